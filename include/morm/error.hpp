@@ -77,13 +77,18 @@ public:
     error(error_code ec, diagnostics diag)
         : boost::system::system_error(ec, diag.message), diag_(std::move(diag)) {}
     explicit error(error_code ec) : boost::system::system_error(ec) {}
-    error(errc e, std::string message) : error(make_error_code(e), diagnostics{std::move(message)}) {}
+    error(errc e, std::string message) : error(make_error_code(e), make_diag(std::move(message))) {}
 
     const diagnostics& diag() const noexcept { return diag_; }
     std::int32_t server_code() const noexcept { return diag_.server_code; }
     const std::string& code_name() const noexcept { return diag_.code_name; }
 
 private:
+    static diagnostics make_diag(std::string message) {
+        diagnostics d;
+        d.message = std::move(message);
+        return d;
+    }
     diagnostics diag_;
 };
 
