@@ -1,0 +1,206 @@
+#include <morm/bson.hpp>
+#include <morm/error.hpp>
+
+#include <catch2/catch.hpp>
+#include <fmt/format.h>
+
+#include <set>
+#include <thread>
+#include <unordered_set>
+#include <vector>
+
+using namespace morm::bson;
+
+TEST_CASE("document: default, from_json, to_json, equality", "[bson]") {
+    document empty;
+    CHECK(empty.empty());
+    CHECK(empty.size() == 5);
+    CHECK(empty.to_json() == "{ }");
+
+    auto d = document::from_json(R"({"a": 1, "b": {"c": [1, 2, {"d": "x"}]}, "n": {"$numberLong": "5"}})");
+    CHECK_FALSE(d.empty());
+    CHECK(d.view().valid());
+    CHECK(d.to_json() == R"({ "a" : 1, "b" : { "c" : [ 1, 2, { "d" : "x" } ] }, "n" : 5 })");
+    CHECK(d.to_json(json_mode::canonical) ==
+          R"({ "a" : { "$numberInt" : "1" }, "b" : { "c" : [ { "$numberInt" : "1" }, { "$numberInt" : "2" }, { "d" : "x" } ] }, "n" : { "$numberLong" : "5" } })");
+    CHECK(fmt::format("{}", d) == d.to_json());
+    CHECK(fmt::format("{}", d.view()) == d.to_json());
+
+    auto d2 = document::from_json(R"({"a": 1, "b": {"c": [1, 2, {"d": "x"}]}, "n": {"$numberLong": "5"}})");
+    CHECK(d == d2);
+    CHECK_FALSE(d == document::from_json(R"({"a": 2})"));
+
+    CHECK_THROWS_AS(document::from_json("{not json"), morm::error);
+    try {
+        document::from_json("{\"a\": ");
+        FAIL("no throw");
+    } catch (const morm::error& e) {
+        CHECK(e.code() == morm::errc::invalid_argument);
+    }
+}
+
+TEST_CASE("document: copy and move, inline and heap storage", "[bson]") {
+    std::string big = R"({"s": ")" + std::string(1000, 'x') + "\"}";
+    for (auto json : {std::string(R"({"a": 1})"), big}) {
+        auto d = document::from_json(json);
+        document c = d;
+        CHECK(c == d);
+        CHECK(c.data() != d.data());
+        document m = std::move(c);
+        CHECK(m == d);
+        CHECK(c.empty());  // moved-from is a valid empty document
+        bson_append_int32(c.get(), "z", 1, 7);
+        CHECK(c.to_json() == R"({ "z" : 7 })");
+        document a;
+        a = m;
+        CHECK(a == d);
+        a = std::move(m);
+        CHECK(a == d);
+        // The moved-into document must stay appendable (heap bookkeeping re-pointed).
+        bson_append_int32(a.get(), "y", 1, 1);
+        CHECK(a.find("y").has_value());
+    }
+}
+
+TEST_CASE("document: from_bytes validates", "[bson]") {
+    auto d = document::from_json(R"({"a": "b"})");
+    auto c = document::from_bytes(d.data(), d.size());
+    CHECK(c == d);
+    std::vector<std::uint8_t> bad(d.data(), d.data() + d.size());
+    bad[4] = 0x7F;  // unknown element type
+    CHECK_FALSE(document_view(bad.data(), bad.size()).valid());
+    CHECK_THROWS_AS(document::from_bytes(bad.data(), bad.size()), morm::error);
+    CHECK_THROWS_AS(document::from_bytes(d.data(), d.size() - 1), morm::error);
+    // invalid UTF-8 in a string value
+    bson_t b = BSON_INITIALIZER;
+    bson_append_utf8(&b, "k", 1, "\xff\xfe", 2);
+    CHECK_FALSE(document_view(&b).valid());
+    bson_destroy(&b);
+}
+
+TEST_CASE("document_view: find and iteration", "[bson]") {
+    auto d = document::from_json(R"({"a": 1, "b": {"c": [10, 20, {"d": "x"}]}})");
+    auto v = d.view();
+    auto a = v.find("a");
+    REQUIRE(a);
+    CHECK(bson_iter_int32(&*a) == 1);
+    auto c1 = v.find("b.c.1");
+    REQUIRE(c1);
+    CHECK(bson_iter_int32(&*c1) == 20);
+    auto dd = v.find("b.c.2.d");
+    REQUIRE(dd);
+    CHECK(std::string(bson_iter_utf8(&*dd, nullptr)) == "x");
+    CHECK_FALSE(v.find("b.x"));
+    CHECK_FALSE(v.find("zz"));
+
+    std::vector<std::string> keys;
+    for (const bson_iter_t& it : v) keys.emplace_back(bson_iter_key(&it));
+    CHECK(keys == std::vector<std::string>{"a", "b"});
+    int n = 0;
+    for ([[maybe_unused]] auto& it : document().view()) ++n;
+    CHECK(n == 0);
+}
+
+TEST_CASE("object_id: hex round trip and parse errors", "[bson]") {
+    auto id = object_id::from_hex("507f1f77bcf86cd799439011");
+    CHECK(id.to_hex() == "507f1f77bcf86cd799439011");
+    CHECK(object_id::from_hex("507F1F77BCF86CD799439011") == id);
+    CHECK(fmt::format("{}", id) == "507f1f77bcf86cd799439011");
+    CHECK_FALSE(object_id::parse_hex("507f1f77bcf86cd79943901"));
+    CHECK_FALSE(object_id::parse_hex("507f1f77bcf86cd79943901g"));
+    CHECK_THROWS_AS(object_id::from_hex("xyz"), morm::error);
+    CHECK(object_id().is_zero());
+    CHECK_FALSE(id.is_zero());
+    // timestamp is the first 4 bytes big-endian: 0x507f1f77 = 1350508407
+    CHECK(std::chrono::duration_cast<std::chrono::seconds>(id.timestamp().time_since_epoch()).count() == 1350508407);
+
+    bson_oid_t raw;
+    bson_oid_init_from_string(&raw, "507f1f77bcf86cd799439011");
+    CHECK(object_id(raw) == id);
+    bson_oid_t back = id;
+    CHECK(bson_oid_equal(&raw, &back));
+
+    auto id2 = object_id::from_hex("507f1f77bcf86cd799439012");
+    CHECK(id < id2);
+    CHECK(id != id2);
+    CHECK(std::hash<object_id>{}(id) != std::hash<object_id>{}(id2));
+}
+
+TEST_CASE("object_id: generate follows the spec", "[bson]") {
+    auto before = std::chrono::system_clock::now() - std::chrono::seconds(1);
+    auto a = object_id::generate();
+    auto b = object_id::generate();
+    auto after = std::chrono::system_clock::now() + std::chrono::seconds(1);
+    CHECK(a.timestamp() >= before);
+    CHECK(a.timestamp() <= after);
+    // same process: same 5-byte random value
+    CHECK(std::equal(a.bytes().begin() + 4, a.bytes().begin() + 9, b.bytes().begin() + 4));
+    // 3-byte big-endian counter increments by one (mod 2^24)
+    auto counter = [](const object_id& o) {
+        return (std::uint32_t(o.bytes()[9]) << 16) | (std::uint32_t(o.bytes()[10]) << 8) | o.bytes()[11];
+    };
+    CHECK(counter(b) == ((counter(a) + 1) & 0xFFFFFF));
+    CHECK(a != b);
+}
+
+TEST_CASE("object_id: unique across threads", "[bson]") {
+    constexpr int threads = 4, per = 20000;
+    std::vector<std::vector<object_id>> out(threads);
+    std::vector<std::thread> ts;
+    for (int t = 0; t < threads; ++t)
+        ts.emplace_back([&, t] {
+            out[t].reserve(per);
+            for (int i = 0; i < per; ++i) out[t].push_back(object_id::generate());
+        });
+    for (auto& t : ts) t.join();
+    std::unordered_set<object_id> all;
+    for (auto& v : out) all.insert(v.begin(), v.end());
+    CHECK(all.size() == std::size_t(threads * per));
+}
+
+TEST_CASE("decimal128, binary, value", "[bson]") {
+    auto d = decimal128::from_string("1.25");
+    CHECK(d.to_string() == "1.25");
+    CHECK(fmt::format("{}", d) == "1.25");
+    CHECK(d == decimal128::from_string("1.25"));
+    CHECK_FALSE(d == decimal128::from_string("1.250"));
+    CHECK(decimal128().to_string() == "0");
+    CHECK_THROWS_AS(decimal128::from_string("abc"), morm::error);
+
+    binary b1{BSON_SUBTYPE_UUID, {1, 2, 3}};
+    binary b2{BSON_SUBTYPE_UUID, {1, 2, 3}};
+    CHECK(b1 == b2);
+    b2.subtype = 0;
+    CHECK_FALSE(b1 == b2);
+
+    value n;
+    CHECK(n.is_null());
+    CHECK(n.to_json() == "null");
+    value i{std::int32_t(5)};
+    CHECK(i.type() == BSON_TYPE_INT32);
+    CHECK(i.to_json() == "5");
+    CHECK(i.to_json(json_mode::canonical) == R"({ "$numberInt" : "5" })");
+    CHECK_FALSE(i == value{std::int64_t(5)});
+    value s{"hé"};
+    CHECK(s.to_json() == "\"hé\"");
+    value s2 = s;
+    CHECK(s2 == s);
+    value s3 = std::move(s2);
+    CHECK(s3 == s);
+    CHECK(s2.is_null());
+    s2 = s3;
+    CHECK(s2 == s3);
+    value doc{document::from_json(R"({"x": [1]})")};
+    CHECK(doc.type() == BSON_TYPE_DOCUMENT);
+    CHECK(doc.to_json() == R"({ "x" : [ 1 ] })");
+    CHECK(fmt::format("{}", doc) == doc.to_json());
+
+    auto src = document::from_json(R"({"k": {"$date": "2020-01-01T00:00:00Z"}})");
+    auto it = src.find("k");
+    REQUIRE(it);
+    auto dv = value::from_iter(*it);
+    CHECK(dv.type() == BSON_TYPE_DATE_TIME);
+    document out;
+    dv.append_to(out.get(), "k");
+    CHECK(out == src);
+}
