@@ -1,5 +1,7 @@
 #include <morm/wire/saslprep.hpp>
 
+#include <openssl/crypto.h>
+
 #include <algorithm>
 #include <cstdint>
 #include <string>
@@ -165,6 +167,20 @@ void encode_utf8(const std::u32string& in, std::string& out) {
     }
 }
 
+// The input is usually a password: zero the UTF-32 scratch copies before freeing them.
+struct scratch_wiper {
+    std::u32string& a;
+    std::u32string& b;
+    ~scratch_wiper() {
+        wipe(a);
+        wipe(b);
+    }
+    static void wipe(std::u32string& s) noexcept {
+        s.resize(s.capacity());  // within capacity: no allocation
+        OPENSSL_cleanse(s.data(), s.size() * sizeof(char32_t));
+    }
+};
+
 error_code failed(std::string& out) {
     out.clear();
     return make_error_code(errc::auth_failed);
@@ -187,11 +203,11 @@ error_code saslprep(std::string_view in, std::string& out) {
         return {};
     }
 
-    std::u32string decoded;
+    std::u32string decoded, norm;
+    scratch_wiper wiper{decoded, norm};
     if (!decode_utf8(in, decoded)) return failed(out);
 
     // 1. Map (B.1 first, so U+200B, which is in both tables, disappears) and 2. NFKC.
-    std::u32string norm;
     norm.reserve(decoded.size());
     for (char32_t c : decoded) {
         if (in_table(table_b1, c)) continue;

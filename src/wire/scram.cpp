@@ -33,8 +33,12 @@ bool sha256(std::string_view data, std::array<unsigned char, 32>& out) noexcept 
     return EVP_Digest(data.data(), data.size(), out.data(), &len, EVP_sha256(), nullptr) == 1;
 }
 
+// Zeroes the whole buffer, including the part past size() that a short-string buffer or an
+// earlier longer value may still hold, then empties the string.
 void wipe(std::string& s) noexcept {
-    if (!s.empty()) OPENSSL_cleanse(s.data(), s.size());
+    s.resize(s.capacity());  // within capacity: no allocation, cannot throw
+    OPENSSL_cleanse(s.data(), s.size());
+    s.clear();
 }
 
 // Splits "k=value" off the front of `msg` (up to the next ','); false if `msg` does not
@@ -166,6 +170,33 @@ scram_client::scram_client(scram_mechanism m, std::string username, std::string 
             throw error(errc::auth_failed, "SCRAM: the random number generator failed");
         morm::detail::base64_encode_append(raw, sizeof raw, nonce_);
     }
+}
+
+scram_client::scram_client(scram_client&& other) noexcept
+    : mech_(other.mech_), state_(other.state_), username_(std::move(other.username_)),
+      password_(std::move(other.password_)), nonce_(std::move(other.nonce_)),
+      auth_message_(std::move(other.auth_message_)), server_signature_(other.server_signature_),
+      cache_(other.cache_) {
+    // A moved-from short string keeps its bytes in the source's inline buffer.
+    wipe(other.password_);
+    other.state_ = state::failed;
+}
+
+scram_client& scram_client::operator=(scram_client&& other) noexcept {
+    if (this != &other) {
+        wipe(password_);
+        mech_ = other.mech_;
+        state_ = other.state_;
+        username_ = std::move(other.username_);
+        password_ = std::move(other.password_);
+        nonce_ = std::move(other.nonce_);
+        auth_message_ = std::move(other.auth_message_);
+        server_signature_ = other.server_signature_;
+        cache_ = other.cache_;
+        wipe(other.password_);
+        other.state_ = state::failed;
+    }
+    return *this;
 }
 
 scram_client::~scram_client() {

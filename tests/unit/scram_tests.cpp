@@ -304,3 +304,17 @@ TEST_CASE("SASLprep bidi rules", "[scram][saslprep]") {
     CHECK(prep_fails("1\xD8\xA7"));                            // does not start with RandALCat
     CHECK(prep_fails("\xD8\xA7" "a\xD8\xA8"));                 // mixes LCat
 }
+
+TEST_CASE("SCRAM client survives a move mid-conversation", "[scram]") {
+    scram_client a{scram_mechanism::sha256, "user", "pencil", "rOprNGfwEbeRWgbNEkqO"};
+    a.client_first();
+    scram_client b = std::move(a);
+    std::string final_msg;
+    diagnostics diag;
+    REQUIRE_FALSE(b.handle_server_first(sha256_server_first, final_msg, diag));
+    CHECK(final_msg == sha256_client_final);
+    scram_client c{scram_mechanism::sha1, "x", "y"};
+    c = std::move(b);
+    CHECK_FALSE(c.handle_server_final(sha256_server_final, diag));
+    CHECK(c.complete());
+}

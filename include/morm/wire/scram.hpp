@@ -109,8 +109,9 @@ public:
                  std::string client_nonce = {});
     scram_client(const scram_client&) = delete;
     scram_client& operator=(const scram_client&) = delete;
-    scram_client(scram_client&&) = default;
-    scram_client& operator=(scram_client&&) = default;
+    /// Moves wipe the source's password; the source can no longer be used.
+    scram_client(scram_client&& other) noexcept;
+    scram_client& operator=(scram_client&& other) noexcept;
     ~scram_client();
 
     /// Uses `cache` (may be null) to skip PBKDF2 when salt and iterations match. The cache
