@@ -339,7 +339,9 @@ private:
             warn(fmt::format("option {} has an empty value and is ignored", key_as_given));
             return;
         }
-        // Secret values are decoded but their spans are redacted.
+        // Unknown options such as proxyPassword may hold secrets too: redact by name.
+        if (key.find("password") != npos || key.find("secret") != npos || key.find("token") != npos)
+            secrets_.push_back({vpos, vpos + raw.size()});
         const std::string v = percent_decode(raw, vpos, "option value");
         auto ms = [&](std::string_view name, std::int64_t min = 0) { return parse_ms(v, vpos, name, min); };
         auto b = [&](std::string_view name) { return parse_bool(v, vpos, name); };
@@ -379,7 +381,6 @@ private:
         } else if (key == "tlscertificatekeyfile") {
             cs_.tls_certificate_key_file = v;
         } else if (key == "tlscertificatekeyfilepassword") {
-            secrets_.push_back({vpos, vpos + raw.size()});
             cs_.tls_certificate_key_file_password = v;
         } else if (key == "tlsallowinvalidcertificates") {
             cs_.tls_allow_invalid_certificates = b("tlsAllowInvalidCertificates");

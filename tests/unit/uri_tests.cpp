@@ -610,6 +610,12 @@ TEST_CASE("uri: passwords never leak", "[uri]") {
         CHECK(cs.to_string() == cs.redacted());
         CHECK(fmt::format("{}", cs) == cs.redacted());
     }
+    SECTION("secret-looking options are redacted even if unknown") {
+        auto cs = ok("mongodb://localhost/?proxyPassword=pp1&appName=a&tlsCertificateKeyFilePassword=pp2");
+        CHECK(cs.redacted() == "mongodb://localhost/?proxyPassword=****&appName=a&tlsCertificateKeyFilePassword=****");
+        CHECK(has_warning(cs, "proxyPassword"));
+        for (auto& w : cs.warnings) CHECK(w.find("pp1") == std::string::npos);
+    }
     SECTION("no password: nothing to redact") {
         auto cs = ok("mongodb://alice@localhost");
         CHECK(cs.redacted() == "mongodb://alice@localhost");
