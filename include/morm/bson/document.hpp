@@ -139,6 +139,15 @@ public:
     document_view view() const noexcept { return {data(), size()}; }
     operator document_view() const noexcept { return view(); }
 
+    /// Replaces the contents with a copy of `v` (not validated: for bytes already trusted,
+    /// e.g. a sub-document of a parsed reply). An unparseable header leaves the document empty.
+    void assign(document_view v) noexcept {
+        bson_t src;
+        bson_destroy(&doc_);
+        if (v.data() && bson_init_static(&src, v.data(), v.size())) bson_copy_to(&src, &doc_);
+        else bson_init(&doc_);
+    }
+
     /// Removes all elements.
     void clear() noexcept {
         bson_reinit(&doc_);

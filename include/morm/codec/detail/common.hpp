@@ -1,0 +1,127 @@
+// Internals shared by encode.hpp and decode.hpp: type classification and error context.
+#pragma once
+
+#include <morm/bson/document.hpp>
+#include <morm/bson/object_id.hpp>
+#include <morm/bson/types.hpp>
+#include <morm/codec/model.hpp>
+#include <morm/error.hpp>
+
+#include <bson/bson.h>
+
+#include <chrono>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <unordered_map>
+#include <vector>
+
+namespace morm::codec::detail {
+
+template <class T>
+struct is_optional : std::false_type {};
+template <class T>
+struct is_optional<std::optional<T>> : std::true_type {};
+
+template <class T>
+struct is_vector : std::false_type {};
+template <class T, class A>
+struct is_vector<std::vector<T, A>> : std::true_type {};
+
+template <class T>
+struct is_string_map : std::false_type {};
+template <class V, class C, class A>
+struct is_string_map<std::map<std::string, V, C, A>> : std::true_type {};
+template <class V, class H, class E, class A>
+struct is_string_map<std::unordered_map<std::string, V, H, E, A>> : std::true_type {};
+
+template <class T>
+struct is_time_point : std::false_type {};
+template <class D>
+struct is_time_point<std::chrono::time_point<std::chrono::system_clock, D>> : std::true_type {};
+
+template <class T>
+concept integer = std::is_integral_v<T> && !std::is_same_v<T, bool> && !std::is_same_v<T, char>;
+
+/// Name of a BSON type as used in error messages ("string", "int32", ...).
+constexpr std::string_view bson_type_name(bson_type_t t) noexcept {
+    switch (t) {
+    case BSON_TYPE_DOUBLE: return "double";
+    case BSON_TYPE_UTF8: return "string";
+    case BSON_TYPE_DOCUMENT: return "document";
+    case BSON_TYPE_ARRAY: return "array";
+    case BSON_TYPE_BINARY: return "binary";
+    case BSON_TYPE_UNDEFINED: return "undefined";
+    case BSON_TYPE_OID: return "objectId";
+    case BSON_TYPE_BOOL: return "bool";
+    case BSON_TYPE_DATE_TIME: return "date";
+    case BSON_TYPE_NULL: return "null";
+    case BSON_TYPE_REGEX: return "regex";
+    case BSON_TYPE_DBPOINTER: return "dbPointer";
+    case BSON_TYPE_CODE: return "javascript";
+    case BSON_TYPE_SYMBOL: return "symbol";
+    case BSON_TYPE_CODEWSCOPE: return "javascriptWithScope";
+    case BSON_TYPE_INT32: return "int32";
+    case BSON_TYPE_TIMESTAMP: return "timestamp";
+    case BSON_TYPE_INT64: return "int64";
+    case BSON_TYPE_DECIMAL128: return "decimal128";
+    case BSON_TYPE_MAXKEY: return "maxKey";
+    case BSON_TYPE_MINKEY: return "minKey";
+    default: return "unknown";
+    }
+}
+
+/// Name of the BSON type a C++ type is stored as (for "expected X, got Y").
+template <class V>
+constexpr std::string_view expected_name() noexcept {
+    if constexpr (std::is_same_v<V, std::string>) return "string";
+    else if constexpr (std::is_same_v<V, bool>) return "bool";
+    else if constexpr (std::is_enum_v<V>) {
+        if constexpr (has_enum_strings<V>) return "string";
+        else return expected_name<std::underlying_type_t<V>>();
+    } else if constexpr (integer<V>) return sizeof(V) <= 4 && std::is_signed_v<V> ? "int32" : "int64";
+    else if constexpr (std::is_floating_point_v<V>) return "double";
+    else if constexpr (is_optional<V>::value) return expected_name<typename V::value_type>();
+    else if constexpr (is_vector<V>::value) return "array";
+    else if constexpr (is_string_map<V>::value || structure<V> || std::is_same_v<V, bson::document>) return "document";
+    else if constexpr (is_time_point<V>::value) return "date";
+    else if constexpr (std::is_same_v<V, bson::object_id>) return "objectId";
+    else if constexpr (std::is_same_v<V, bson::binary>) return "binary";
+    else if constexpr (std::is_same_v<V, bson::decimal128>) return "decimal128";
+    else return "value";
+}
+
+/// Error state of one encode/decode call. Costs nothing until something fails: the reason is
+/// recorded at the failing element and the path is assembled while unwinding.
+struct error_context {
+    diagnostics* diag;
+    errc code = errc::ok;
+    std::string path;     // dotted path, built innermost-first
+    std::string reason;
+
+    explicit error_context(diagnostics* d) noexcept : diag(d) {}
+
+    bool fail(errc c, std::string why) {
+        code = c;
+        reason = std::move(why);
+        return false;
+    }
+    /// Prepends a path segment (called on the way out of a failed element).
+    bool push(std::string_view segment) {
+        if (path.empty()) path.assign(segment);
+        else path.insert(0, std::string(segment) + '.');
+        return false;
+    }
+    error_code finish() {
+        if (code == errc::ok) return {};
+        if (diag) {
+            diag->clear();
+            diag->message = path.empty() ? reason : path + ": " + reason;
+        }
+        return make_error_code(code);
+    }
+};
+
+}  // namespace morm::codec::detail
