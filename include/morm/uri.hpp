@@ -9,7 +9,11 @@
 //  - an unknown option key, a repeated key, a deprecated key, or an empty value is a warning
 //    (stored in `warnings`), and the option is ignored (repeated: the last value wins);
 //  - an unknown compressor is a warning and is dropped from `compressors`;
-//  - every other invalid value or combination is an error (`errc::bad_uri`).
+//  - every other invalid value or combination is an error (`errc::bad_uri`), including the
+//    values the uri-options spec tests only "warn" about (e.g. a non-numeric connectTimeoutMS);
+//  - an '@' after the first '/' (before '?') is taken as an unescaped '/' in the user info,
+//    so a database name containing '@' must be written as %40.
+// Booleans accept true/false (any case) only; integers reject junk, '+', and int32 overflow.
 // Errors name the byte offset into the input:
 //     "invalid connection string at position 17: port must be 1..65535"
 // Secrets (the password, tlsCertificateKeyFilePassword, AWS_SESSION_TOKEN) never appear in
