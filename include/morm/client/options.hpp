@@ -1,0 +1,117 @@
+// Option structs of the client API (`xxx_options`), write concern and read preference.
+#pragma once
+
+#include <morm/bson/document.hpp>
+#include <morm/uri.hpp>
+
+#include <bson/bson.h>
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <variant>
+
+namespace morm {
+
+/// Write concern: how many members must acknowledge a write. Empty = server default.
+struct write_concern {
+    std::optional<std::variant<std::int32_t, std::string>> w;  ///< 0 = unacknowledged, "majority", ...
+    std::optional<bool> journal;
+    std::optional<std::chrono::milliseconds> wtimeout;
+
+    static write_concern majority() { return {std::string("majority"), {}, {}}; }
+    static write_concern unacknowledged() { return {std::int32_t{0}, {}, {}}; }
+    bool empty() const noexcept { return !w && !journal && !wtimeout; }
+    bool acknowledged() const noexcept {
+        return !(w && std::holds_alternative<std::int32_t>(*w) && std::get<std::int32_t>(*w) == 0) || journal.value_or(false);
+    }
+    /// Appends `writeConcern: {...}` to a command body unless empty.
+    void append_to(bson_t* cmd) const;
+};
+
+/// Read preference sent as `$readPreference` (only meaningful for replica sets/mongos).
+struct read_preference {
+    read_mode mode = read_mode::primary;
+    std::vector<key_value_list> tags;
+    std::optional<std::int32_t> max_staleness_seconds;
+
+    bool is_primary() const noexcept { return mode == read_mode::primary; }
+    void append_to(bson_t* cmd) const;
+};
+
+struct find_options {
+    bson::document projection;   ///< empty = all fields
+    bson::document sort;         ///< empty = natural order
+    bson::document hint;         ///< index spec, or {"$hint": "name"} is not needed: use hint_name
+    std::string hint_name;
+    bson::document collation;
+    std::int64_t skip = 0;
+    std::int64_t limit = 0;       ///< 0 = no limit
+    std::int32_t batch_size = 0;  ///< 0 = server default (101 first batch)
+    std::optional<std::chrono::milliseconds> max_time;
+    bool single_batch = false;
+    std::optional<read_preference> read_pref;
+};
+
+struct aggregate_options {
+    std::int32_t batch_size = 0;
+    bool allow_disk_use = false;
+    bson::document collation;
+    bson::document hint;
+    std::optional<std::chrono::milliseconds> max_time;
+};
+
+struct insert_options {
+    bool ordered = true;
+    bool bypass_document_validation = false;
+    std::optional<write_concern> wc;
+};
+
+struct update_options {
+    bool upsert = false;
+    bson::document collation;
+    bson::document hint;
+    std::vector<bson::document> array_filters;
+    std::optional<write_concern> wc;
+};
+
+struct delete_options {
+    bson::document collation;
+    bson::document hint;
+    std::optional<write_concern> wc;
+};
+
+struct count_options {
+    std::int64_t skip = 0;
+    std::int64_t limit = 0;
+    bson::document hint;
+    bson::document collation;
+};
+
+enum class return_document { before, after };
+
+struct find_one_and_modify_options {
+    bson::document projection;
+    bson::document sort;
+    bool upsert = false;
+    return_document returned = return_document::before;
+    std::vector<bson::document> array_filters;
+    std::optional<write_concern> wc;
+};
+
+struct index_options {
+    std::string name;          ///< empty: generated from the keys ("a_1_b_-1")
+    bool unique = false;
+    bool sparse = false;
+    std::optional<std::chrono::seconds> expire_after;  ///< TTL index
+    bson::document partial_filter;
+    bson::document collation;
+};
+
+struct index_model {
+    bson::document keys;
+    index_options options;
+};
+
+}  // namespace morm

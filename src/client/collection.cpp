@@ -1,0 +1,696 @@
+#include <morm/bson/object_id.hpp>
+#include <morm/client/collection.hpp>
+#include <morm/client/write_pipeline.hpp>
+#include <morm/wire/reply.hpp>
+
+#include <boost/asio/this_coro.hpp>
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+namespace morm {
+
+namespace {
+
+void append_doc(bson_t* b, const char* key, const bson::document& d) {
+    bson_append_document(b, key, -1, d.get());
+}
+
+void append_array_of(bson_t* b, const char* key, const std::vector<bson::document>& docs) {
+    bson_t arr;
+    bson_append_array_begin(b, key, -1, &arr);
+    char buf[16];
+    for (std::size_t i = 0; i < docs.size(); ++i) {
+        const char* k;
+        std::size_t kl = bson_uint32_to_string(static_cast<std::uint32_t>(i), &k, buf, sizeof buf);
+        bson_append_document(&arr, k, static_cast<int>(kl), docs[i].get());
+    }
+    bson_append_array_end(b, &arr);
+}
+
+void append_str(bson_t* b, const char* key, std::string_view v) {
+    bson_append_utf8(b, key, -1, v.data(), static_cast<int>(v.size()));
+}
+
+bool has_id(const bson::document& d) {
+    bson_iter_t it;
+    return bson_iter_init_find(&it, d.get(), "_id");
+}
+
+/// Does the update document hold operators ($set...) rather than a replacement?
+bool is_operator_update(const bson::document& d) {
+    bson_iter_t it;
+    if (!bson_iter_init(&it, d.get()) || !bson_iter_next(&it)) return false;
+    return bson_iter_key(&it)[0] == '$';
+}
+
+/// Builds the bulk_write_result of a pipeline run; `index_of[g][i]` maps group items to
+/// the caller's indexes.
+bulk_write_result summarize(std::span<write_group> groups, const std::vector<std::vector<std::size_t>>& index_of) {
+    bulk_write_result r;
+    for (std::size_t gi = 0; gi < groups.size(); ++gi) {
+        auto& g = groups[gi];
+        switch (g.kind) {
+            case write_kind::insert: r.inserted_count += g.n; break;
+            case write_kind::update:
+                r.matched_count += g.n - static_cast<std::int64_t>(g.upserted.size());
+                r.modified_count += g.n_modified;
+                r.upserted_count += static_cast<std::int64_t>(g.upserted.size());
+                break;
+            case write_kind::remove: r.deleted_count += g.n; break;
+        }
+        for (auto& u : g.upserted) r.upserted_ids.emplace(index_of[gi][u.index], bson::value(u.id));
+        for (std::size_t i = 0; i < g.outcomes.size(); ++i) {
+            auto& o = g.outcomes[i];
+            const std::size_t idx = index_of[gi][i];
+            if (o.st == item_outcome::state::failed || o.st == item_outcome::state::unacknowledged)
+                r.errors.push_back({idx, o.st == item_outcome::state::unacknowledged ? errc::unacknowledged : o.error,
+                                    o.code, o.code_name, o.message});
+            else if (o.st == item_outcome::state::pending)
+                r.not_executed.push_back(idx);
+        }
+        if (g.write_concern_error) r.write_concern_error = g.write_concern_error;
+    }
+    std::sort(r.errors.begin(), r.errors.end(), [](auto& a, auto& b) { return a.index < b.index; });
+    std::sort(r.not_executed.begin(), r.not_executed.end());
+    return r;
+}
+
+[[noreturn]] void throw_bulk(bulk_write_result r, const error_code& fatal, const diagnostics& fatal_diag) {
+    diagnostics d;
+    error_code ec = fatal;
+    if (fatal) {
+        d = fatal_diag;
+    } else {
+        ec = make_error_code(r.errors.empty() ? errc::write_concern_error : errc::write_error);
+        if (!r.errors.empty()) {
+            const auto& e = r.errors.front();
+            d.server_code = e.code;
+            d.code_name = e.code_name;
+            d.message = fmt::format("{} of the writes failed; first at index {}: {}", r.errors.size(), e.index, e.message);
+        } else if (r.write_concern_error) {
+            d = *r.write_concern_error;
+        }
+    }
+    throw bulk_write_exception(ec, std::move(d), std::move(r));
+}
+
+const write_concern* effective_wc(const std::optional<write_concern>& op, const detail::client_state& st) {
+    if (op) return &*op;
+    return st.default_wc.empty() ? nullptr : &st.default_wc;
+}
+
+error_code check_cursor(const bson_t* r, wire::cursor_reply& cr, diagnostics& d) { return wire::parse_cursor_reply(r, cr, d); }
+
+}  // namespace
+
+// ---------------------------------------------------------------------------- writes
+
+asio::awaitable<insert_one_result> collection::insert_one(const bson::document& doc, const insert_options& opts) const {
+    std::vector<bson::document> one;
+    one.push_back(doc);
+    insert_options o = opts;
+    auto r = co_await insert_many(one, o);
+    insert_one_result out;
+    out.inserted_id = r.inserted_ids.at(0);
+    co_return out;
+}
+
+asio::awaitable<bulk_write_result> collection::insert_many(const std::vector<bson::document>& docs,
+                                                           const insert_options& opts) const {
+    std::vector<write_model> models;
+    models.reserve(docs.size());
+    for (auto& d : docs) models.emplace_back(insert_one_model{d});
+    bulk_write_options bo;
+    bo.ordered = opts.ordered;
+    bo.bypass_document_validation = opts.bypass_document_validation;
+    bo.wc = opts.wc;
+    co_return co_await bulk_write(models, bo);
+}
+
+asio::awaitable<bulk_write_result> collection::bulk_write(const std::vector<write_model>& models,
+                                                          const bulk_write_options& opts) const {
+    if (models.empty()) throw error(errc::invalid_argument, "bulk_write needs at least one write");
+    const write_concern* wc = effective_wc(opts.wc, *st_);
+    // Insert ids are generated client-side so that retries cannot duplicate documents.
+    std::vector<std::optional<bson::object_id>> generated(models.size());
+    for (std::size_t i = 0; i < models.size(); ++i)
+        if (auto* ins = std::get_if<insert_one_model>(&models[i]); ins && !has_id(ins->document))
+            generated[i] = bson::object_id::generate();
+
+    auto kind_of = [](const write_model& m) {
+        if (std::holds_alternative<insert_one_model>(m)) return write_kind::insert;
+        if (std::holds_alternative<delete_one_model>(m) || std::holds_alternative<delete_many_model>(m))
+            return write_kind::remove;
+        return write_kind::update;
+    };
+    // Groups: ordered keeps runs of one kind in order; unordered groups by kind.
+    std::vector<write_group> groups;
+    std::vector<std::vector<std::size_t>> index_of;
+    auto new_group = [&](write_kind k) {
+        write_group g;
+        g.db = db_;
+        g.collection = name_;
+        g.kind = k;
+        g.ordered = opts.ordered;
+        g.bypass_document_validation = opts.bypass_document_validation;
+        g.wc = wc;
+        groups.push_back(std::move(g));
+        index_of.emplace_back();
+    };
+    if (opts.ordered) {
+        for (std::size_t i = 0; i < models.size(); ++i) {
+            auto k = kind_of(models[i]);
+            if (groups.empty() || groups.back().kind != k) new_group(k);
+            index_of.back().push_back(i);
+        }
+    } else {
+        std::size_t slot[3] = {SIZE_MAX, SIZE_MAX, SIZE_MAX};
+        for (std::size_t i = 0; i < models.size(); ++i) {
+            auto k = kind_of(models[i]);
+            auto& s = slot[static_cast<int>(k)];
+            if (s == SIZE_MAX) {
+                s = groups.size();
+                new_group(k);
+            }
+            index_of[s].push_back(i);
+        }
+    }
+    for (std::size_t gi = 0; gi < groups.size(); ++gi) {
+        auto& g = groups[gi];
+        const auto& idx = index_of[gi];
+        g.count = idx.size();
+        g.encode = [&models, &generated, &idx](std::size_t i, bson_t* dst, diagnostics& d) -> error_code {
+            const auto& m = models[idx[i]];
+            if (auto* ins = std::get_if<insert_one_model>(&m)) {
+                if (auto& oid = generated[idx[i]]) {
+                    bson_oid_t o = oid->to_bson();
+                    bson_append_oid(dst, "_id", 3, &o);
+                }
+                if (!bson_concat(dst, ins->document.get())) {
+                    d.message = "document cannot be appended";
+                    return make_error_code(errc::encode_error);
+                }
+                return {};
+            }
+            auto upd = [&](const bson::document& f, const bson::document* u, const std::vector<bson::document>* p,
+                           bool upsert, bool multi, bool replacement) -> error_code {
+                if (u && !replacement && !is_operator_update(*u)) {
+                    d.message = "update document must contain only $-operators (use replace_one for a replacement)";
+                    return make_error_code(errc::invalid_argument);
+                }
+                if (u && replacement && is_operator_update(*u)) {
+                    d.message = "replacement document must not contain $-operators";
+                    return make_error_code(errc::invalid_argument);
+                }
+                append_doc(dst, "q", f);
+                if (p && !p->empty()) append_array_of(dst, "u", *p);
+                else append_doc(dst, "u", *u);
+                if (upsert) bson_append_bool(dst, "upsert", 6, true);
+                if (multi) bson_append_bool(dst, "multi", 5, true);
+                return {};
+            };
+            if (auto* x = std::get_if<update_one_model>(&m)) return upd(x->filter, &x->update, &x->pipeline, x->upsert, false, false);
+            if (auto* x = std::get_if<update_many_model>(&m)) return upd(x->filter, &x->update, &x->pipeline, x->upsert, true, false);
+            if (auto* x = std::get_if<replace_one_model>(&m)) return upd(x->filter, &x->replacement, nullptr, x->upsert, false, true);
+            const bool many = std::holds_alternative<delete_many_model>(m);
+            const auto& f = many ? std::get<delete_many_model>(m).filter : std::get<delete_one_model>(m).filter;
+            append_doc(dst, "q", f);
+            bson_append_int32(dst, "limit", 5, many ? 0 : 1);
+            return {};
+        };
+    }
+    error_code ec;
+    diagnostics diag;
+    {
+        auto conn = co_await st_->pool->async_acquire(ec, diag);
+        throw_on_error(ec, diag);
+        co_await run_write_pipeline(*conn, groups, st_->op_timeout, ec, diag);
+    }
+    auto r = summarize(groups, index_of);
+    for (std::size_t gi = 0; gi < groups.size(); ++gi) {
+        if (groups[gi].kind != write_kind::insert) continue;
+        for (std::size_t i = 0; i < groups[gi].count; ++i) {
+            if (groups[gi].outcomes[i].st != item_outcome::state::ok) continue;
+            const std::size_t idx = index_of[gi][i];
+            if (auto& oid = generated[idx]) {
+                bson_value_t v;
+                v.value_type = BSON_TYPE_OID;
+                v.value.v_oid = oid->to_bson();
+                r.inserted_ids.emplace(idx, bson::value(v));
+            } else {
+                bson_iter_t it;
+                bson_iter_init_find(&it, std::get<insert_one_model>(models[idx]).document.get(), "_id");
+                r.inserted_ids.emplace(idx, bson::value::from_iter(it));
+            }
+        }
+    }
+    if (ec || !r.ok()) throw_bulk(std::move(r), ec, diag);
+    co_return r;
+}
+
+asio::awaitable<update_result> collection::update_impl(const bson::document& filter, const bson::document* update,
+                                                       const std::vector<bson::document>* pipeline, bool multi,
+                                                       const update_options& opts) const {
+    std::vector<write_model> models;
+    if (pipeline) {
+        if (multi) models.emplace_back(update_many_model{filter, {}, *pipeline, opts.upsert});
+        else models.emplace_back(update_one_model{filter, {}, *pipeline, opts.upsert});
+    } else if (multi) {
+        models.emplace_back(update_many_model{filter, *update, {}, opts.upsert});
+    } else {
+        models.emplace_back(update_one_model{filter, *update, {}, opts.upsert});
+    }
+    bulk_write_options bo;
+    bo.wc = opts.wc;
+    bulk_write_result r;
+    try {
+        r = co_await bulk_write(models, bo);
+    } catch (const bulk_write_exception& e) {
+        if (e.result().errors.empty()) throw;
+        const auto& we = e.result().errors.front();
+        diagnostics d;
+        d.server_code = we.code;
+        d.code_name = we.code_name;
+        d.message = we.message;
+        throw error(make_error_code(we.kind), d);
+    }
+    update_result out;
+    out.matched_count = r.matched_count;
+    out.modified_count = r.modified_count;
+    if (!r.upserted_ids.empty()) out.upserted_id = r.upserted_ids.begin()->second;
+    co_return out;
+}
+
+asio::awaitable<update_result> collection::update_one(const bson::document& filter, const bson::document& update,
+                                                      const update_options& opts) const {
+    co_return co_await update_impl(filter, &update, nullptr, false, opts);
+}
+asio::awaitable<update_result> collection::update_one(const bson::document& filter,
+                                                      const std::vector<bson::document>& pipeline,
+                                                      const update_options& opts) const {
+    co_return co_await update_impl(filter, nullptr, &pipeline, false, opts);
+}
+asio::awaitable<update_result> collection::update_many(const bson::document& filter, const bson::document& update,
+                                                       const update_options& opts) const {
+    co_return co_await update_impl(filter, &update, nullptr, true, opts);
+}
+
+asio::awaitable<update_result> collection::replace_one(const bson::document& filter, const bson::document& replacement,
+                                                       const update_options& opts) const {
+    std::vector<write_model> models;
+    models.emplace_back(replace_one_model{filter, replacement, opts.upsert});
+    bulk_write_options bo;
+    bo.wc = opts.wc;
+    bulk_write_result r;
+    try {
+        r = co_await bulk_write(models, bo);
+    } catch (const bulk_write_exception& e) {
+        if (e.result().errors.empty()) throw;
+        const auto& we = e.result().errors.front();
+        diagnostics d;
+        d.server_code = we.code;
+        d.code_name = we.code_name;
+        d.message = we.message;
+        throw error(make_error_code(we.kind), d);
+    }
+    update_result out;
+    out.matched_count = r.matched_count;
+    out.modified_count = r.modified_count;
+    if (!r.upserted_ids.empty()) out.upserted_id = r.upserted_ids.begin()->second;
+    co_return out;
+}
+
+asio::awaitable<delete_result> collection::delete_one(const bson::document& filter, const delete_options& opts) const {
+    std::vector<write_model> models;
+    models.emplace_back(delete_one_model{filter});
+    bulk_write_options bo;
+    bo.wc = opts.wc;
+    auto r = co_await bulk_write(models, bo);
+    co_return delete_result{r.deleted_count};
+}
+
+asio::awaitable<delete_result> collection::delete_many(const bson::document& filter, const delete_options& opts) const {
+    std::vector<write_model> models;
+    models.emplace_back(delete_many_model{filter});
+    bulk_write_options bo;
+    bo.wc = opts.wc;
+    auto r = co_await bulk_write(models, bo);
+    co_return delete_result{r.deleted_count};
+}
+
+// ----------------------------------------------------------------------------- reads
+
+asio::awaitable<cursor> collection::find(const bson::document& filter, const find_options& opts) const {
+    auto ex = co_await asio::this_coro::executor;
+    wire::cursor_reply cr;
+    bson::document batch;
+    error_code ec;
+    diagnostics diag;
+    co_await st_->command(
+        db_,
+        [&](bson_t* b) {
+            append_str(b, "find", name_);
+            append_doc(b, "filter", filter);
+            if (!opts.sort.empty()) append_doc(b, "sort", opts.sort);
+            if (!opts.projection.empty()) append_doc(b, "projection", opts.projection);
+            if (!opts.hint.empty()) append_doc(b, "hint", opts.hint);
+            else if (!opts.hint_name.empty()) append_str(b, "hint", opts.hint_name);
+            if (!opts.collation.empty()) append_doc(b, "collation", opts.collation);
+            if (opts.skip > 0) bson_append_int64(b, "skip", 4, opts.skip);
+            if (opts.limit > 0) bson_append_int64(b, "limit", 5, opts.limit);
+            if (opts.batch_size > 0) {
+                std::int64_t first = opts.batch_size;
+                if (opts.limit > 0) first = std::min(first, opts.limit);
+                bson_append_int32(b, "batchSize", 9, static_cast<std::int32_t>(first));
+            }
+            if (opts.single_batch) bson_append_bool(b, "singleBatch", 11, true);
+            if (opts.max_time) bson_append_int64(b, "maxTimeMS", 9, opts.max_time->count());
+            if (opts.read_pref) opts.read_pref->append_to(b);
+            else st_->default_rp.append_to(b);
+        },
+        [&](const bson_t* r) {
+            if (auto e = check_cursor(r, cr, diag)) {
+                ec = e;
+                return;
+            }
+            batch.assign(bson::document_view(cr.batch_data, cr.batch_len));
+        },
+        ec, diag);
+    throw_on_error(ec, diag);
+    co_return cursor(ex, st_, db_, name_, cr.id, std::move(batch), opts.batch_size, opts.limit);
+}
+
+asio::awaitable<std::optional<bson::document>> collection::find_one(const bson::document& filter,
+                                                                    find_options opts) const {
+    opts.limit = 1;
+    opts.single_batch = true;
+    auto c = co_await find(filter, opts);
+    auto d = co_await c.next();
+    if (!d) co_return std::nullopt;
+    bson::document out;
+    out.assign(*d);
+    co_return out;
+}
+
+asio::awaitable<cursor> collection::aggregate(const std::vector<bson::document>& pipeline,
+                                              const aggregate_options& opts) const {
+    auto ex = co_await asio::this_coro::executor;
+    wire::cursor_reply cr;
+    bson::document batch;
+    error_code ec;
+    diagnostics diag;
+    co_await st_->command(
+        db_,
+        [&](bson_t* b) {
+            append_str(b, "aggregate", name_);
+            append_array_of(b, "pipeline", pipeline);
+            bson_t c;
+            bson_append_document_begin(b, "cursor", 6, &c);
+            if (opts.batch_size > 0) bson_append_int32(&c, "batchSize", 9, opts.batch_size);
+            bson_append_document_end(b, &c);
+            if (opts.allow_disk_use) bson_append_bool(b, "allowDiskUse", -1, true);
+            if (!opts.collation.empty()) append_doc(b, "collation", opts.collation);
+            if (!opts.hint.empty()) append_doc(b, "hint", opts.hint);
+            if (opts.max_time) bson_append_int64(b, "maxTimeMS", 9, opts.max_time->count());
+        },
+        [&](const bson_t* r) {
+            if (auto e = check_cursor(r, cr, diag)) {
+                ec = e;
+                return;
+            }
+            batch.assign(bson::document_view(cr.batch_data, cr.batch_len));
+        },
+        ec, diag);
+    throw_on_error(ec, diag);
+    co_return cursor(ex, st_, db_, name_, cr.id, std::move(batch), opts.batch_size);
+}
+
+asio::awaitable<std::int64_t> collection::count_documents(const bson::document& filter,
+                                                          const count_options& opts) const {
+    // The spec: an aggregation ($match, $skip, $limit, $group/$sum), not the count command.
+    std::vector<bson::document> pipeline;
+    {
+        bson::document m;
+        bson_append_document(m.get(), "$match", -1, filter.get());
+        pipeline.push_back(std::move(m));
+    }
+    if (opts.skip > 0) {
+        bson::document s;
+        bson_append_int64(s.get(), "$skip", -1, opts.skip);
+        pipeline.push_back(std::move(s));
+    }
+    if (opts.limit > 0) {
+        bson::document l;
+        bson_append_int64(l.get(), "$limit", -1, opts.limit);
+        pipeline.push_back(std::move(l));
+    }
+    pipeline.push_back(bson::document::from_json(R"({"$group": {"_id": 1, "n": {"$sum": 1}}})"));
+    aggregate_options ao;
+    ao.collation = opts.collation;
+    ao.hint = opts.hint;
+    auto c = co_await aggregate(pipeline, ao);
+    auto d = co_await c.next();
+    if (!d) co_return 0;
+    auto it = d->find("n");
+    co_return it ? bson_iter_as_int64(&*it) : 0;
+}
+
+asio::awaitable<std::int64_t> collection::estimated_document_count() const {
+    std::int64_t n = 0;
+    co_await st_->command(
+        db_, [&](bson_t* b) { append_str(b, "count", name_); },
+        [&](const bson_t* r) {
+            bson_iter_t it;
+            if (bson_iter_init_find(&it, r, "n")) n = bson_iter_as_int64(&it);
+        });
+    co_return n;
+}
+
+asio::awaitable<std::vector<bson::value>> collection::distinct(std::string_view key, const bson::document& filter) const {
+    std::vector<bson::value> out;
+    co_await st_->command(
+        db_,
+        [&](bson_t* b) {
+            append_str(b, "distinct", name_);
+            append_str(b, "key", key);
+            append_doc(b, "query", filter);
+        },
+        [&](const bson_t* r) {
+            bson_iter_t it, arr;
+            if (!bson_iter_init_find(&it, r, "values") || !BSON_ITER_HOLDS_ARRAY(&it)) return;
+            bson_iter_recurse(&it, &arr);
+            while (bson_iter_next(&arr)) out.push_back(bson::value::from_iter(arr));
+        });
+    co_return out;
+}
+
+asio::awaitable<std::optional<bson::document>> collection::find_and_modify(const bson::document& filter,
+                                                                           const bson::document* update, bool remove,
+                                                                           const find_one_and_modify_options& opts) const {
+    std::optional<bson::document> out;
+    co_await st_->command(
+        db_,
+        [&](bson_t* b) {
+            append_str(b, "findAndModify", name_);
+            append_doc(b, "query", filter);
+            if (!opts.sort.empty()) append_doc(b, "sort", opts.sort);
+            if (!opts.projection.empty()) append_doc(b, "fields", opts.projection);
+            if (remove) {
+                bson_append_bool(b, "remove", 6, true);
+            } else {
+                append_doc(b, "update", *update);
+                if (opts.returned == return_document::after) bson_append_bool(b, "new", 3, true);
+                if (opts.upsert) bson_append_bool(b, "upsert", 6, true);
+                if (!opts.array_filters.empty()) append_array_of(b, "arrayFilters", opts.array_filters);
+            }
+            if (auto* wc = effective_wc(opts.wc, *st_)) wc->append_to(b);
+        },
+        [&](const bson_t* r) {
+            bson_iter_t it;
+            if (bson_iter_init_find(&it, r, "value") && BSON_ITER_HOLDS_DOCUMENT(&it)) {
+                std::uint32_t len;
+                const std::uint8_t* data;
+                bson_iter_document(&it, &len, &data);
+                bson::document d;
+                d.assign(bson::document_view(data, len));
+                out = std::move(d);
+            }
+        });
+    co_return out;
+}
+
+asio::awaitable<std::optional<bson::document>> collection::find_one_and_update(
+    const bson::document& filter, const bson::document& update, const find_one_and_modify_options& opts) const {
+    if (!is_operator_update(update)) throw error(errc::invalid_argument, "find_one_and_update needs $-operators");
+    co_return co_await find_and_modify(filter, &update, false, opts);
+}
+
+asio::awaitable<std::optional<bson::document>> collection::find_one_and_replace(
+    const bson::document& filter, const bson::document& replacement, const find_one_and_modify_options& opts) const {
+    if (is_operator_update(replacement))
+        throw error(errc::invalid_argument, "find_one_and_replace: the replacement must not contain $-operators");
+    co_return co_await find_and_modify(filter, &replacement, false, opts);
+}
+
+asio::awaitable<std::optional<bson::document>> collection::find_one_and_delete(
+    const bson::document& filter, const find_one_and_modify_options& opts) const {
+    co_return co_await find_and_modify(filter, nullptr, true, opts);
+}
+
+// --------------------------------------------------------------------------- indexes
+
+namespace {
+std::string index_name_for(const bson::document& keys) {
+    std::string name;
+    bson_iter_t it;
+    bson_iter_init(&it, keys.get());
+    while (bson_iter_next(&it)) {
+        if (!name.empty()) name += '_';
+        name += bson_iter_key(&it);
+        name += '_';
+        if (BSON_ITER_HOLDS_UTF8(&it)) name += bson_iter_utf8(&it, nullptr);
+        else name += std::to_string(bson_iter_as_int64(&it));
+    }
+    return name;
+}
+}  // namespace
+
+asio::awaitable<std::vector<std::string>> collection::create_indexes(const std::vector<index_model>& models) const {
+    std::vector<std::string> names;
+    for (auto& m : models) names.push_back(m.options.name.empty() ? index_name_for(m.keys) : m.options.name);
+    co_await st_->command(db_, [&](bson_t* b) {
+        append_str(b, "createIndexes", name_);
+        bson_t arr;
+        bson_append_array_begin(b, "indexes", -1, &arr);
+        char buf[16];
+        for (std::size_t i = 0; i < models.size(); ++i) {
+            const char* k;
+            bson_uint32_to_string(static_cast<std::uint32_t>(i), &k, buf, sizeof buf);
+            bson_t ix;
+            bson_append_document_begin(&arr, k, -1, &ix);
+            append_doc(&ix, "key", models[i].keys);
+            append_str(&ix, "name", names[i]);
+            const auto& o = models[i].options;
+            if (o.unique) bson_append_bool(&ix, "unique", -1, true);
+            if (o.sparse) bson_append_bool(&ix, "sparse", -1, true);
+            if (o.expire_after) bson_append_int64(&ix, "expireAfterSeconds", -1, o.expire_after->count());
+            if (!o.partial_filter.empty()) append_doc(&ix, "partialFilterExpression", o.partial_filter);
+            if (!o.collation.empty()) append_doc(&ix, "collation", o.collation);
+            bson_append_document_end(&arr, &ix);
+        }
+        bson_append_array_end(b, &arr);
+    });
+    co_return names;
+}
+
+asio::awaitable<std::string> collection::create_index(const bson::document& keys, const index_options& opts) const {
+    std::vector<index_model> m{index_model{keys, opts}};
+    auto names = co_await create_indexes(m);
+    co_return names.front();
+}
+
+asio::awaitable<std::vector<bson::document>> collection::list_indexes() const {
+    auto ex = co_await asio::this_coro::executor;
+    wire::cursor_reply cr;
+    bson::document batch;
+    error_code ec;
+    diagnostics diag;
+    co_await st_->command(
+        db_, [&](bson_t* b) { append_str(b, "listIndexes", name_); },
+        [&](const bson_t* r) {
+            if (auto e = check_cursor(r, cr, diag)) {
+                ec = e;
+                return;
+            }
+            batch.assign(bson::document_view(cr.batch_data, cr.batch_len));
+        },
+        ec, diag);
+    throw_on_error(ec, diag);
+    cursor c(ex, st_, db_, name_, cr.id, std::move(batch), 0);
+    co_return co_await c.to_vector();
+}
+
+asio::awaitable<void> collection::drop_index(std::string_view name) const {
+    co_await st_->command(db_, [&](bson_t* b) {
+        append_str(b, "dropIndexes", name_);
+        append_str(b, "index", name);
+    });
+}
+
+asio::awaitable<void> collection::drop_indexes() const {
+    co_await st_->command(db_, [&](bson_t* b) {
+        append_str(b, "dropIndexes", name_);
+        append_str(b, "index", "*");
+    });
+}
+
+asio::awaitable<void> collection::drop() const {
+    error_code ec;
+    diagnostics diag;
+    co_await st_->command(db_, [&](bson_t* b) { append_str(b, "drop", name_); }, nullptr, ec, diag);
+    if (ec && diag.server_code != 26 /* NamespaceNotFound */) throw error(ec, diag);
+}
+
+// -------------------------------------------------------------------------- database
+
+asio::awaitable<bson::document> database::run_command(const bson::document& cmd) const {
+    bson::document out;
+    co_await st_->command(
+        name_, [&](bson_t* b) { bson_concat(b, cmd.get()); },
+        [&](const bson_t* r) { out.assign(bson::document_view(bson_get_data(r), r->len)); });
+    co_return out;
+}
+
+asio::awaitable<std::vector<std::string>> database::list_collection_names(const bson::document& filter) const {
+    auto ex = co_await asio::this_coro::executor;
+    wire::cursor_reply cr;
+    bson::document batch;
+    error_code ec;
+    diagnostics diag;
+    co_await st_->command(
+        name_,
+        [&](bson_t* b) {
+            bson_append_int32(b, "listCollections", -1, 1);
+            if (!filter.empty()) append_doc(b, "filter", filter);
+            bson_append_bool(b, "nameOnly", -1, true);
+        },
+        [&](const bson_t* r) {
+            if (auto e = check_cursor(r, cr, diag)) {
+                ec = e;
+                return;
+            }
+            batch.assign(bson::document_view(cr.batch_data, cr.batch_len));
+        },
+        ec, diag);
+    throw_on_error(ec, diag);
+    cursor c(ex, st_, name_, "$cmd.listCollections", cr.id, std::move(batch), 0);
+    std::vector<std::string> names;
+    while (auto d = co_await c.next()) {
+        if (auto it = d->find("name"); it && BSON_ITER_HOLDS_UTF8(&*it)) names.emplace_back(bson_iter_utf8(&*it, nullptr));
+    }
+    co_return names;
+}
+
+asio::awaitable<morm::collection> database::create_collection(std::string_view name,
+                                                              const create_collection_options& opts) const {
+    co_await st_->command(name_, [&](bson_t* b) {
+        append_str(b, "create", name);
+        if (!opts.validator.empty()) append_doc(b, "validator", opts.validator);
+        if (!opts.validation_level.empty()) append_str(b, "validationLevel", opts.validation_level);
+        if (!opts.validation_action.empty()) append_str(b, "validationAction", opts.validation_action);
+        if (opts.capped) {
+            bson_append_bool(b, "capped", -1, true);
+            if (opts.size > 0) bson_append_int64(b, "size", -1, opts.size);
+            if (opts.max > 0) bson_append_int64(b, "max", -1, opts.max);
+        }
+    });
+    co_return collection(name);
+}
+
+asio::awaitable<void> database::drop() const {
+    co_await st_->command(name_, [](bson_t* b) { bson_append_int32(b, "dropDatabase", -1, 1); });
+}
+
+}  // namespace morm

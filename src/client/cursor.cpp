@@ -1,0 +1,185 @@
+#include <morm/client/cursor.hpp>
+#include <morm/wire/reply.hpp>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+
+namespace morm {
+
+cursor::cursor(asio::any_io_executor ex, std::shared_ptr<detail::client_state> st, std::string db,
+               std::string collection, std::int64_t id, bson::document first_batch, std::int32_t batch_size,
+               std::int64_t limit)
+    : ex_(std::move(ex)), st_(std::move(st)), db_(std::move(db)), coll_(std::move(collection)), id_(id), batch_(std::move(first_batch)),
+      batch_size_(batch_size), limit_(limit) {
+    reset_iter();
+}
+
+cursor::cursor(cursor&& o) noexcept
+    : ex_(std::move(o.ex_)), st_(std::move(o.st_)), db_(std::move(o.db_)), coll_(std::move(o.coll_)),
+      id_(std::exchange(o.id_, 0)), batch_(std::move(o.batch_)), first_(o.first_), batch_size_(o.batch_size_),
+      limit_(o.limit_), returned_(o.returned_) {
+    // The iterator points into the batch buffer, which moved (inline storage changes
+    // address): re-create it at the same position.
+    const std::size_t consumed = o.pos_;
+    const bool valid = o.iter_valid_;
+    reset_iter();
+    for (std::size_t k = 0; k < consumed && iter_valid_; ++k) bson_iter_next(&iter_);
+    pos_ = consumed;
+    iter_valid_ = iter_valid_ && valid;
+    o.iter_valid_ = false;
+}
+
+cursor& cursor::operator=(cursor&& o) noexcept {
+    if (this != &o) {
+        this->~cursor();
+        new (this) cursor(std::move(o));
+    }
+    return *this;
+}
+
+cursor::~cursor() { kill_in_background(); }
+
+void cursor::reset_iter() {
+    batch_count_ = 0;
+    pos_ = 0;
+    iter_valid_ = bson_iter_init(&iter_, batch_.get());
+    if (iter_valid_) {
+        bson_iter_t probe = iter_;
+        while (bson_iter_next(&probe)) ++batch_count_;
+    }
+}
+
+void cursor::kill_in_background() noexcept {
+    if (id_ == 0 || !st_ || !st_->pool) return;
+    auto st = st_;
+    auto db = db_;
+    auto coll = coll_;
+    std::int64_t id = std::exchange(id_, 0);
+    try {
+        // Best effort, detached: the server also reaps idle cursors after 10 minutes.
+        if (!ex_) return;
+        asio::co_spawn(
+            ex_,
+            [st, db, coll, id]() -> asio::awaitable<void> {
+                error_code ec;
+                diagnostics diag;
+                co_await st->command(
+                    db,
+                    [&](bson_t* b) {
+                        bson_append_utf8(b, "killCursors", -1, coll.data(), static_cast<int>(coll.size()));
+                        bson_t arr;
+                        bson_append_array_begin(b, "cursors", -1, &arr);
+                        bson_append_int64(&arr, "0", 1, id);
+                        bson_append_array_end(b, &arr);
+                    },
+                    nullptr, ec, diag);
+            },
+            asio::detached);
+    } catch (...) {
+    }
+}
+
+asio::awaitable<bool> cursor::next_batch() {
+    if (first_) {
+        first_ = false;
+        if (batch_count_ > 0) co_return true;
+    }
+    if (id_ == 0 || !st_) {
+        batch_.clear();
+        reset_iter();
+        iter_valid_ = false;
+        co_return false;
+    }
+    error_code ec;
+    diagnostics diag;
+    bool got = false;
+    co_await st_->command(
+        db_,
+        [&](bson_t* b) {
+            bson_append_int64(b, "getMore", 7, id_);
+            bson_append_utf8(b, "collection", 10, coll_.data(), static_cast<int>(coll_.size()));
+            std::int32_t n = batch_size_;
+            if (limit_ > 0) {
+                auto left = limit_ - returned_;
+                if (n == 0 || left < n) n = static_cast<std::int32_t>(left);
+            }
+            if (n > 0) bson_append_int32(b, "batchSize", 9, n);
+        },
+        [&](const bson_t* r) {
+            wire::cursor_reply cr;
+            diagnostics d;
+            if (auto e = wire::parse_cursor_reply(r, cr, d)) {
+                ec = e;
+                diag = d;
+                return;
+            }
+            id_ = cr.id;
+            batch_.assign(bson::document_view(cr.batch_data, cr.batch_len));
+            got = true;
+        },
+        ec, diag);
+    if (ec) {
+        if (ec == errc::server_error) id_ = 0;  // e.g. CursorNotFound: the cursor is gone
+        throw error(ec, diag);
+    }
+    reset_iter();
+    if (limit_ > 0 && returned_ >= limit_) {
+        co_await close();
+        co_return false;
+    }
+    co_return got && batch_count_ > 0 ? true : (id_ != 0 ? co_await next_batch() : false);
+}
+
+asio::awaitable<std::optional<bson::document_view>> cursor::next() {
+    for (;;) {
+        if (first_) {
+            first_ = false;
+        }
+        if (limit_ > 0 && returned_ >= limit_) {
+            if (id_ != 0) co_await close();
+            co_return std::nullopt;
+        }
+        if (iter_valid_ && bson_iter_next(&iter_)) {
+            ++pos_;
+            if (!BSON_ITER_HOLDS_DOCUMENT(&iter_)) continue;
+            std::uint32_t len;
+            const std::uint8_t* data;
+            bson_iter_document(&iter_, &len, &data);
+            ++returned_;
+            co_return bson::document_view(data, len);
+        }
+        iter_valid_ = false;
+        if (id_ == 0) co_return std::nullopt;
+        if (!co_await next_batch()) co_return std::nullopt;
+    }
+}
+
+asio::awaitable<std::vector<bson::document>> cursor::to_vector() {
+    std::vector<bson::document> out;
+    while (auto d = co_await next()) {
+        bson::document doc;
+        doc.assign(*d);
+        out.push_back(std::move(doc));
+    }
+    co_return out;
+}
+
+asio::awaitable<void> cursor::close() {
+    if (id_ == 0 || !st_) co_return;
+    std::int64_t id = std::exchange(id_, 0);
+    error_code ec;
+    diagnostics diag;
+    co_await st_->command(
+        db_,
+        [&](bson_t* b) {
+            bson_append_utf8(b, "killCursors", -1, coll_.data(), static_cast<int>(coll_.size()));
+            bson_t arr;
+            bson_append_array_begin(b, "cursors", -1, &arr);
+            bson_append_int64(&arr, "0", 1, id);
+            bson_append_array_end(b, &arr);
+        },
+        nullptr, ec, diag);
+}
+
+}  // namespace morm

@@ -1,0 +1,269 @@
+#include <morm/client/write_pipeline.hpp>
+#include <morm/net/connection.hpp>
+#include <morm/wire/reply.hpp>
+
+#include <fmt/format.h>
+
+#include <chrono>
+
+namespace morm {
+
+namespace {
+
+struct frame_plan {
+    std::size_t group;
+    std::int32_t request_id;
+    std::vector<std::uint32_t> items;  // item index of each document in the frame, in order
+    std::chrono::steady_clock::time_point started{};
+};
+
+std::string_view command_name(write_kind k) {
+    switch (k) {
+        case write_kind::insert: return "insert";
+        case write_kind::update: return "update";
+        case write_kind::remove: return "delete";
+    }
+    return "insert";
+}
+std::string_view sequence_name(write_kind k) {
+    switch (k) {
+        case write_kind::insert: return "documents";
+        case write_kind::update: return "updates";
+        case write_kind::remove: return "deletes";
+    }
+    return "documents";
+}
+
+void begin_frame_body(wire::op_msg_writer& w, const write_group& g) {
+    bson_t* body = w.begin_body();
+    auto name = command_name(g.kind);
+    bson_append_utf8(body, name.data(), static_cast<int>(name.size()), g.collection.data(),
+                     static_cast<int>(g.collection.size()));
+    bson_append_bool(body, "ordered", 7, g.ordered);
+    if (g.bypass_document_validation) bson_append_bool(body, "bypassDocumentValidation", -1, true);
+    if (g.wc) g.wc->append_to(body);
+    bson_append_utf8(body, "$db", 3, g.db.data(), static_cast<int>(g.db.size()));
+    w.end_body();
+    w.begin_sequence(sequence_name(g.kind));
+}
+
+/// Encodes items [next, count) of group `gi` into frames appended to `buf` (at most
+/// `max_frames` frames; 0 = unlimited). Returns the index of the first item not encoded.
+std::size_t encode_group(net::connection& conn, write_group& g, std::size_t gi, std::size_t next,
+                         std::size_t max_frames, std::vector<frame_plan>& frames) {
+    const auto& sd = conn.server();
+    const std::size_t max_doc = static_cast<std::size_t>(sd.max_bson_object_size) +
+                                (g.kind == write_kind::insert ? 0 : 16 * 1024);
+    const std::size_t max_msg = static_cast<std::size_t>(sd.max_message_size_bytes);
+    const std::size_t max_batch = static_cast<std::size_t>(sd.max_write_batch_size);
+    auto& buf = conn.out_buffer();
+    std::size_t made = 0;
+    while (next < g.count && (max_frames == 0 || made < max_frames)) {
+        frame_plan fp{gi, conn.next_request_id(), {}, {}};
+        wire::op_msg_writer w(buf, fp.request_id);
+        begin_frame_body(w, g);
+        while (next < g.count && fp.items.size() < max_batch) {
+            bson_t* doc = w.begin_document();
+            diagnostics d;
+            error_code e = g.encode(next, doc, d);
+            if (e) {
+                w.rollback_document();
+                auto& o = g.outcomes[next];
+                o.st = item_outcome::state::failed;
+                o.error = e == errc::document_too_large ? errc::document_too_large : errc::encode_error;
+                o.message = std::move(d.message);
+                ++next;
+                continue;
+            }
+            if (doc->len > max_doc) {
+                std::size_t len = doc->len;
+                w.rollback_document();
+                auto& o = g.outcomes[next];
+                o.st = item_outcome::state::failed;
+                o.error = errc::document_too_large;
+                o.message = fmt::format("document of {} bytes exceeds maxBsonObjectSize {}; it was not sent", len,
+                                        sd.max_bson_object_size);
+                ++next;
+                continue;
+            }
+            if (w.size() > max_msg && !fp.items.empty()) {
+                w.rollback_document();  // goes first into the next frame
+                break;
+            }
+            w.end_document();
+            fp.items.push_back(static_cast<std::uint32_t>(next));
+            ++next;
+        }
+        w.end_sequence();
+        if (fp.items.empty()) {
+            w.abandon();
+            continue;
+        }
+        w.finish();
+        frames.push_back(std::move(fp));
+        ++made;
+    }
+    return next;
+}
+
+void apply_reply(write_group& g, const frame_plan& fp, const bson_t* body) {
+    wire::write_reply r;
+    diagnostics d;
+    if (auto e = wire::parse_write_reply(body, r, d)) {
+        // The whole command failed: every item of the frame is rejected with that reason.
+        for (auto idx : fp.items) {
+            auto& o = g.outcomes[idx];
+            o.st = item_outcome::state::failed;
+            o.error = e == errc::server_error ? errc::server_error : errc::protocol;
+            o.code = d.server_code;
+            o.code_name = d.code_name;
+            o.message = d.message;
+        }
+        return;
+    }
+    g.n += r.n;
+    g.n_modified += r.n_modified;
+    for (auto idx : fp.items) g.outcomes[idx].st = item_outcome::state::ok;
+    std::size_t first_error = fp.items.size();
+    for (auto& we : r.write_errors) {
+        if (we.index < 0 || static_cast<std::size_t>(we.index) >= fp.items.size()) continue;
+        auto& o = g.outcomes[fp.items[static_cast<std::size_t>(we.index)]];
+        o.st = item_outcome::state::failed;
+        o.error = errc::write_error;
+        o.code = we.code;
+        o.code_name = std::move(we.code_name);
+        o.message = std::move(we.message);
+        first_error = std::min(first_error, static_cast<std::size_t>(we.index));
+    }
+    if (g.ordered && first_error < fp.items.size()) {
+        // An ordered command stops at its first error: the rest of the frame was not applied.
+        for (std::size_t k = first_error + 1; k < fp.items.size(); ++k) {
+            auto& o = g.outcomes[fp.items[k]];
+            if (o.st == item_outcome::state::ok) o.st = item_outcome::state::pending;
+        }
+    }
+    for (auto& u : r.upserted) {
+        if (u.index < 0 || static_cast<std::size_t>(u.index) >= fp.items.size()) continue;
+        write_group::upsert_info ui{fp.items[static_cast<std::size_t>(u.index)], {}};
+        bson_value_copy(&u.id, &ui.id);
+        g.upserted.push_back(ui);
+    }
+    if (r.write_concern_error) g.write_concern_error = std::move(r.write_concern_error);
+}
+
+boost::asio::awaitable<void> exchange_frames(net::connection& conn, std::span<write_group> groups,
+                                             std::vector<frame_plan>& frames, std::chrono::milliseconds deadline,
+                                             error_code& ec, diagnostics& diag, pipeline_stats* stats) {
+    std::vector<std::int32_t> ids;
+    ids.reserve(frames.size());
+    for (auto& f : frames) ids.push_back(f.request_id);
+    const bool listening = conn.params() && conn.params()->listener;
+    const std::string server = conn.remote().to_string();
+    if (listening) {
+        // `started` events with the body of each frame (documents are in the sequence).
+        const std::uint8_t* p = conn.out_buffer().data();
+        for (auto& f : frames) {
+            std::int32_t len;
+            std::memcpy(&len, p, 4);
+            bson_t body;
+            bson_init_static(&body, p + wire::header_size + 5, *reinterpret_cast<const std::int32_t*>(p + 21));
+            auto& g = groups[f.group];
+            f.started = std::chrono::steady_clock::now();
+            net::command_event ev{net::command_event::started, f.request_id, command_name(g.kind), g.db, &body, {},
+                                  nullptr, server, conn.id()};
+            conn.notify(ev);
+            p += len;
+        }
+    }
+    if (stats) {
+        stats->frames += frames.size();
+        stats->writes += 1;
+        stats->bytes += conn.out_buffer().size();
+    }
+    std::size_t done = 0;
+    co_await conn.async_exchange(
+        ids,
+        [&](std::size_t i, const wire::op_msg_view& reply) {
+            auto& f = frames[i];
+            auto& g = groups[f.group];
+            apply_reply(g, f, &reply.body);
+            if (listening) {
+                net::command_event ev{net::command_event::succeeded, f.request_id, command_name(g.kind), g.db,
+                                      &reply.body, std::chrono::steady_clock::now() - f.started, nullptr, server,
+                                      conn.id()};
+                conn.notify(ev);
+            }
+        },
+        deadline, ec, diag, &done);
+    if (ec) {
+        for (std::size_t i = done; i < frames.size(); ++i) {
+            auto& g = groups[frames[i].group];
+            for (auto idx : frames[i].items) {
+                auto& o = g.outcomes[idx];
+                o.st = item_outcome::state::unacknowledged;
+                o.error = errc::unacknowledged;
+                o.message = diag.message;
+            }
+            if (listening) {
+                net::command_event ev{net::command_event::failed, frames[i].request_id,
+                                      command_name(g.kind), g.db, nullptr,
+                                      std::chrono::steady_clock::now() - frames[i].started, &diag, server, conn.id()};
+                conn.notify(ev);
+            }
+        }
+    }
+}
+
+}  // namespace
+
+boost::asio::awaitable<void> run_write_pipeline(net::connection& conn, std::span<write_group> groups,
+                                                std::chrono::milliseconds deadline, error_code& ec,
+                                                diagnostics& diag, pipeline_stats* stats) {
+    ec.clear();
+    for (auto& g : groups) {
+        g.outcomes.assign(g.count, item_outcome{});
+        g.n = g.n_modified = 0;
+        g.clear_upserted();
+        g.write_concern_error.reset();
+    }
+    std::vector<frame_plan> frames;
+    std::size_t gi = 0;
+    while (gi < groups.size()) {
+        frames.clear();
+        conn.out_buffer().clear();
+        if (groups[gi].ordered) {
+            auto& g = groups[gi];
+            std::size_t next = 0;
+            bool failed = false;
+            while (next < g.count && !failed) {
+                frames.clear();
+                next = encode_group(conn, g, gi, next, 1, frames);
+                if (frames.empty()) break;
+                co_await exchange_frames(conn, groups, frames, deadline, ec, diag, stats);
+                if (ec) co_return;
+                for (auto idx : frames.front().items)
+                    if (g.outcomes[idx].st == item_outcome::state::failed) failed = true;
+                // Items that failed before sending (too large) also stop an ordered run.
+                for (std::size_t k = 0; k < next && !failed; ++k)
+                    if (g.outcomes[k].st == item_outcome::state::failed) failed = true;
+            }
+            if (failed) co_return;  // ordered: nothing after the first failure runs
+            ++gi;
+            continue;
+        }
+        // A run of unordered groups: every frame goes out before any reply is read.
+        std::size_t gj = gi;
+        while (gj < groups.size() && !groups[gj].ordered) {
+            encode_group(conn, groups[gj], gj, 0, 0, frames);
+            ++gj;
+        }
+        if (!frames.empty()) {
+            co_await exchange_frames(conn, groups, frames, deadline, ec, diag, stats);
+            if (ec) co_return;
+        }
+        conn.out_buffer().clear();
+        gi = gj;
+    }
+}
+
+}  // namespace morm
