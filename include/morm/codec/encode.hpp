@@ -6,6 +6,9 @@
 // UTF-8 in a string or map key, a map key that starts with '$' or contains '.' or NUL, an
 // unsigned integer above INT64_MAX, or libbson refusing to grow the buffer.
 // errc::document_too_large if the result exceeds max_document_size (16 MiB).
+//
+// With field_flags::omit_empty, "empty" means: empty string/vector/map/document/binary,
+// nullopt, and an all-zero ObjectId (so a not-yet-assigned `_id` is left out).
 #pragma once
 
 #include <morm/codec/detail/common.hpp>
@@ -23,6 +26,7 @@ template <class V>
 bool is_empty_value(const V& v) noexcept {
     if constexpr (is_optional<V>::value) return !v.has_value();
     else if constexpr (std::is_same_v<V, bson::binary>) return v.data.empty();
+    else if constexpr (std::is_same_v<V, bson::object_id>) return v.is_zero();
     else if constexpr (requires { v.empty(); }) return v.empty();
     else return false;
 }
