@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Installs what morm needs on Debian 12, skipping whatever is already there:
+# apt packages (compiler, Boost 1.81, libbson, fmt, Catch2 v2, OpenSSL, the benchmark
+# peers), FerretDB v1.24.2 (built from the Go module proxy), and the Python test peers.
+#   scripts/deps.sh            build + test dependencies
+#   scripts/deps.sh --bench    also the benchmark peers (Python ODMs, Node mongoose)
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+
+log() { echo "deps: $*" >&2; }
+
+APT_PACKAGES=(g++ cmake ninja-build pkg-config git python3 python3-pip golang-go
+              libboost1.81-dev libbson-dev libfmt-dev catch2 libssl-dev openssl
+              libmongoc-dev)
+APT_BENCH=(wrk gnuplot-nox)
+
+want=("${APT_PACKAGES[@]}")
+[[ ${1:-} == --bench ]] && want+=("${APT_BENCH[@]}")
+
+missing=()
+for p in "${want[@]}"; do
+    # A tool already on PATH (e.g. a newer Go or Python) counts as installed.
+    case $p in
+        golang-go) command -v go >/dev/null && continue ;;
+        python3) command -v python3 >/dev/null && continue ;;
+        python3-pip) python3 -m pip --version >/dev/null 2>&1 && continue ;;
+        g++) command -v g++ >/dev/null && continue ;;
+        cmake) command -v cmake >/dev/null && continue ;;
+        git) command -v git >/dev/null && continue ;;
+    esac
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+    log "installing ${missing[*]}"
+    SUDO=""; [[ $(id -u) -ne 0 ]] && SUDO=sudo
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+bash "$here/ferretdb.sh" install >/dev/null
+
+pip_install() {
+    # Debian's Python refuses system-wide pip installs (PEP 668); pyenv/venv Pythons do not.
+    python3 -m pip install -q "$@" 2>/dev/null || python3 -m pip install -q --break-system-packages "$@"
+}
+python3 -c "import pymongo" 2>/dev/null || { log "installing pymongo"; pip_install "pymongo>=4,<5"; }
+
+if [[ ${1:-} == --bench ]]; then
+    python3 -c "import mongoengine" 2>/dev/null || { log "installing mongoengine"; pip_install "mongoengine>=0.27"; }
+    if [[ ! -d "$here/../benchmarks/node/node_modules/mongoose" ]]; then
+        command -v npm >/dev/null || { log "npm is required for the mongoose peer"; exit 1; }
+        log "installing mongoose"
+        (cd "$here/../benchmarks/node" && npm install --silent --no-audit --no-fund >/dev/null)
+    fi
+fi
