@@ -196,7 +196,9 @@ asio::awaitable<bulk_write_result> collection::bulk_write(const std::vector<writ
             }
             auto upd = [&](const bson::document& f, const bson::document* u, const std::vector<bson::document>* p,
                            bool upsert, bool multi, bool replacement) -> error_code {
-                if (u && !replacement && !is_operator_update(*u)) {
+                // With a pipeline the (empty) update document is not used, so not checked.
+                const bool use_pipeline = p && !p->empty();
+                if (!use_pipeline && u && !replacement && !is_operator_update(*u)) {
                     d.message = "update document must contain only $-operators (use replace_one for a replacement)";
                     return make_error_code(errc::invalid_argument);
                 }
@@ -205,7 +207,7 @@ asio::awaitable<bulk_write_result> collection::bulk_write(const std::vector<writ
                     return make_error_code(errc::invalid_argument);
                 }
                 append_doc(dst, "q", f);
-                if (p && !p->empty()) append_array_of(dst, "u", *p);
+                if (use_pipeline) append_array_of(dst, "u", *p);
                 else append_doc(dst, "u", *u);
                 if (upsert) bson_append_bool(dst, "upsert", 6, true);
                 if (multi) bson_append_bool(dst, "multi", 5, true);
