@@ -55,7 +55,8 @@ std::size_t encode_group(net::connection& conn, write_group& g, std::size_t gi, 
     const std::size_t max_doc = static_cast<std::size_t>(sd.max_bson_object_size) +
                                 (g.kind == write_kind::insert ? 0 : 16 * 1024);
     const std::size_t max_msg = static_cast<std::size_t>(sd.max_message_size_bytes);
-    const std::size_t max_batch = static_cast<std::size_t>(sd.max_write_batch_size);
+    const std::size_t max_batch = g.max_batch > 0 ? std::min<std::size_t>(g.max_batch, sd.max_write_batch_size)
+                                                  : static_cast<std::size_t>(sd.max_write_batch_size);
     auto& buf = conn.out_buffer();
     std::size_t made = 0;
     while (next < g.count && (max_frames == 0 || made < max_frames)) {
@@ -124,6 +125,7 @@ void apply_reply(write_group& g, const frame_plan& fp, const bson_t* body) {
     g.n += r.n;
     g.n_modified += r.n_modified;
     for (auto idx : fp.items) g.outcomes[idx].st = item_outcome::state::ok;
+    if (fp.items.size() == 1) g.outcomes[fp.items.front()].n = r.n;
     std::size_t first_error = fp.items.size();
     for (auto& we : r.write_errors) {
         if (we.index < 0 || static_cast<std::size_t>(we.index) >= fp.items.size()) continue;

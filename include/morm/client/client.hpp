@@ -34,6 +34,9 @@ class collection;
 
 /// Options that are not in the connection string.
 struct client_options {
+    // Not an aggregate on purpose: g++ 12 destroys aggregate temporaries created in a
+    // co_await expression (e.g. a defaulted `= {}` argument) twice.
+    client_options() = default;
     net::command_listener command_listener;  ///< command monitoring (started/succeeded/failed)
     std::chrono::milliseconds operation_timeout{0};  ///< default per-operation deadline (0 = none)
 };

@@ -51,6 +51,9 @@ using write_model = std::variant<insert_one_model, update_one_model, update_many
                                  delete_one_model, delete_many_model>;
 
 struct bulk_write_options {
+    // Not an aggregate on purpose: g++ 12 destroys aggregate temporaries created in a
+    // co_await expression (e.g. a defaulted `= {}` argument) twice.
+    bulk_write_options() = default;
     bool ordered = true;
     bool bypass_document_validation = false;
     std::optional<write_concern> wc;
@@ -134,6 +137,9 @@ private:
 };
 
 struct create_collection_options {
+    // Not an aggregate on purpose: g++ 12 destroys aggregate temporaries created in a
+    // co_await expression (e.g. a defaulted `= {}` argument) twice.
+    create_collection_options() = default;
     bson::document validator;           ///< e.g. {"$jsonSchema": {...}}
     std::string validation_level;       ///< "strict" / "moderate"
     std::string validation_action;      ///< "error" / "warn"

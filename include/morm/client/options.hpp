@@ -16,12 +16,23 @@ namespace morm {
 
 /// Write concern: how many members must acknowledge a write. Empty = server default.
 struct write_concern {
+    // Not an aggregate on purpose: g++ 12 destroys aggregate temporaries created in a
+    // co_await expression (e.g. a defaulted `= {}` argument) twice.
+    write_concern() = default;
     std::optional<std::variant<std::int32_t, std::string>> w;  ///< 0 = unacknowledged, "majority", ...
     std::optional<bool> journal;
     std::optional<std::chrono::milliseconds> wtimeout;
 
-    static write_concern majority() { return {std::string("majority"), {}, {}}; }
-    static write_concern unacknowledged() { return {std::int32_t{0}, {}, {}}; }
+    static write_concern majority() {
+        write_concern wc;
+        wc.w = std::string("majority");
+        return wc;
+    }
+    static write_concern unacknowledged() {
+        write_concern wc;
+        wc.w = std::int32_t{0};
+        return wc;
+    }
     bool empty() const noexcept { return !w && !journal && !wtimeout; }
     bool acknowledged() const noexcept {
         return !(w && std::holds_alternative<std::int32_t>(*w) && std::get<std::int32_t>(*w) == 0) || journal.value_or(false);
@@ -32,6 +43,9 @@ struct write_concern {
 
 /// Read preference sent as `$readPreference` (only meaningful for replica sets/mongos).
 struct read_preference {
+    // Not an aggregate on purpose: g++ 12 destroys aggregate temporaries created in a
+    // co_await expression (e.g. a defaulted `= {}` argument) twice.
+    read_preference() = default;
     read_mode mode = read_mode::primary;
     std::vector<key_value_list> tags;
     std::optional<std::int32_t> max_staleness_seconds;
@@ -41,6 +55,9 @@ struct read_preference {
 };
 
 struct find_options {
+    // Not an aggregate on purpose: g++ 12 destroys aggregate temporaries created in a
+    // co_await expression (e.g. a defaulted `= {}` argument) twice.
+    find_options() = default;
     bson::document projection;   ///< empty = all fields
     bson::document sort;         ///< empty = natural order
     bson::document hint;         ///< index spec, or {"$hint": "name"} is not needed: use hint_name
@@ -55,6 +72,9 @@ struct find_options {
 };
 
 struct aggregate_options {
+    // Not an aggregate on purpose: g++ 12 destroys aggregate temporaries created in a
+    // co_await expression (e.g. a defaulted `= {}` argument) twice.
+    aggregate_options() = default;
     std::int32_t batch_size = 0;
     bool allow_disk_use = false;
     bson::document collation;
@@ -63,12 +83,18 @@ struct aggregate_options {
 };
 
 struct insert_options {
+    // Not an aggregate on purpose: g++ 12 destroys aggregate temporaries created in a
+    // co_await expression (e.g. a defaulted `= {}` argument) twice.
+    insert_options() = default;
     bool ordered = true;
     bool bypass_document_validation = false;
     std::optional<write_concern> wc;
 };
 
 struct update_options {
+    // Not an aggregate on purpose: g++ 12 destroys aggregate temporaries created in a
+    // co_await expression (e.g. a defaulted `= {}` argument) twice.
+    update_options() = default;
     bool upsert = false;
     bson::document collation;
     bson::document hint;
@@ -77,12 +103,18 @@ struct update_options {
 };
 
 struct delete_options {
+    // Not an aggregate on purpose: g++ 12 destroys aggregate temporaries created in a
+    // co_await expression (e.g. a defaulted `= {}` argument) twice.
+    delete_options() = default;
     bson::document collation;
     bson::document hint;
     std::optional<write_concern> wc;
 };
 
 struct count_options {
+    // Not an aggregate on purpose: g++ 12 destroys aggregate temporaries created in a
+    // co_await expression (e.g. a defaulted `= {}` argument) twice.
+    count_options() = default;
     std::int64_t skip = 0;
     std::int64_t limit = 0;
     bson::document hint;
@@ -92,6 +124,9 @@ struct count_options {
 enum class return_document { before, after };
 
 struct find_one_and_modify_options {
+    // Not an aggregate on purpose: g++ 12 destroys aggregate temporaries created in a
+    // co_await expression (e.g. a defaulted `= {}` argument) twice.
+    find_one_and_modify_options() = default;
     bson::document projection;
     bson::document sort;
     bool upsert = false;
@@ -101,6 +136,9 @@ struct find_one_and_modify_options {
 };
 
 struct index_options {
+    // Not an aggregate on purpose: g++ 12 destroys aggregate temporaries created in a
+    // co_await expression (e.g. a defaulted `= {}` argument) twice.
+    index_options() = default;
     std::string name;          ///< empty: generated from the keys ("a_1_b_-1")
     bool unique = false;
     bool sparse = false;

@@ -42,6 +42,9 @@ struct item_outcome {
     std::int32_t code = 0;     ///< server code (e.g. 11000 duplicate key)
     std::string code_name;
     std::string message;
+    /// The server's `n` for this item (matched/deleted), when it was alone in its command
+    /// (write_group::max_batch == 1): how version-checked writes detect a conflict.
+    std::int64_t n = -1;
 };
 
 /// One run of same-kind writes to one collection (an insert, update or delete command,
@@ -54,6 +57,9 @@ struct write_group {
     bool bypass_document_validation = false;
     const write_concern* wc = nullptr;
     std::size_t count = 0;
+    /// Items per command; 0 = the server's maxWriteBatchSize. 1 gives a per-item `n`
+    /// (still pipelined: one frame per item, all in one write).
+    std::size_t max_batch = 0;
     /// Appends item `i`'s document (insert: the document; update: {q,u,upsert,multi,...};
     /// delete: {q,limit}) to `dst`. Return an error to fail only that item.
     std::function<error_code(std::size_t i, struct _bson_t* dst, diagnostics& diag)> encode;

@@ -1,0 +1,320 @@
+// Type-erased operations on a model, so that the session's unit of work (non-template
+// code in src/orm) can encode, decode and identify objects of any declared model.
+// Also: index declarations on models (MORM_INDEXES) and the JSON schema derived from a
+// model for optional server-side validation.
+#pragma once
+
+#include <morm/bson/document.hpp>
+#include <morm/bson/object_id.hpp>
+#include <morm/client/options.hpp>
+#include <morm/codec/decode.hpp>
+#include <morm/codec/encode.hpp>
+#include <morm/codec/model.hpp>
+#include <morm/orm/expr.hpp>
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <typeinfo>
+#include <vector>
+
+namespace morm {
+
+// ------------------------------------------------------------------------ indexes
+
+/// One key of an index: a stored path and a direction (1 / -1) or a type ("text", "2dsphere").
+struct index_key {
+    std::string path;
+    std::int32_t direction = 1;
+    std::string type;  ///< non-empty for special indexes
+};
+
+template <class T, class V>
+index_key asc(V T::*m) { return {std::string(codec::field_name(m)), 1, {}}; }
+template <class T, class V>
+index_key desc(V T::*m) { return {std::string(codec::field_name(m)), -1, {}}; }
+template <class R, class V>
+index_key asc(const field_ref<R, V>& f) { return {f.path(), 1, {}}; }
+template <class R, class V>
+index_key desc(const field_ref<R, V>& f) { return {f.path(), -1, {}}; }
+
+/// Builder for model index declarations: `morm::index(&User::email).unique()`.
+class index_builder {
+public:
+    explicit index_builder(std::vector<index_key> keys) : keys_(std::move(keys)) {}
+    index_builder& unique() { opts_.unique = true; return *this; }
+    index_builder& sparse() { opts_.sparse = true; return *this; }
+    /// TTL index: documents expire `after` the time stored in the (date) field.
+    index_builder& ttl(std::chrono::seconds after) { opts_.expire_after = after; return *this; }
+    index_builder& name(std::string n) { opts_.name = std::move(n); return *this; }
+    index_builder& partial(const filter& f) { opts_.partial_filter = f.document(); return *this; }
+
+    index_model model() const {
+        index_model m;
+        for (auto& k : keys_) {
+            if (!k.type.empty())
+                bson_append_utf8(m.keys.get(), k.path.data(), static_cast<int>(k.path.size()), k.type.data(),
+                                 static_cast<int>(k.type.size()));
+            else
+                bson_append_int32(m.keys.get(), k.path.data(), static_cast<int>(k.path.size()), k.direction);
+        }
+        m.options = opts_;
+        return m;
+    }
+
+private:
+    std::vector<index_key> keys_;
+    index_options opts_;
+};
+
+namespace detail {
+inline index_key to_index_key(index_key k) { return k; }
+template <class T, class V>
+index_key to_index_key(V T::*m) { return asc(m); }
+template <class R, class V>
+index_key to_index_key(const field_ref<R, V>& f) { return asc(f); }
+}  // namespace detail
+
+/// An index on one or more keys: members (ascending), `desc(&T::m)`, or `field(...)` paths.
+template <class... K>
+index_builder index(const K&... keys) {
+    return index_builder(std::vector<index_key>{detail::to_index_key(keys)...});
+}
+
+namespace detail {
+template <class... B>
+std::vector<index_model> index_models(const B&... b) {
+    return {b.model()...};
+}
+}  // namespace detail
+
+/// Declares the indexes of a model (created by engine::create_all):
+///   MORM_INDEXES(User, morm::index(&User::email).unique(), morm::index(&User::name, morm::desc(&User::age)));
+#define MORM_INDEXES(T, ...)                                                                       \
+    [[maybe_unused]] inline ::std::vector<::morm::index_model> morm_indexes(                      \
+        ::morm::codec::detail::type_tag<T>) {                                                      \
+        return ::morm::detail::index_models(__VA_ARGS__);                                          \
+    }                                                                                              \
+    static_assert(true, "")
+
+namespace detail {
+template <class T>
+concept has_indexes = requires { morm_indexes(codec::detail::type_tag<T>{}); };
+
+// ------------------------------------------------------------------ JSON schema
+
+template <class V>
+struct schema_of;
+
+template <class V>
+void append_schema(bson_t* dst, const char* key, bool nullable);
+
+template <class V>
+void append_type_and_items(bson_t* s, bool nullable) {
+    auto type = [&](const char* t) {
+        if (!nullable) {
+            bson_append_utf8(s, "bsonType", -1, t, -1);
+        } else {
+            bson_t arr;
+            bson_append_array_begin(s, "bsonType", -1, &arr);
+            bson_append_utf8(&arr, "0", 1, t, -1);
+            bson_append_utf8(&arr, "1", 1, "null", -1);
+            bson_append_array_end(s, &arr);
+        }
+    };
+    if constexpr (std::is_same_v<V, std::string>) type("string");
+    else if constexpr (std::is_same_v<V, bool>) type("bool");
+    else if constexpr (std::is_same_v<V, std::int32_t>) type("int");
+    else if constexpr (std::is_same_v<V, std::int64_t>) type("long");
+    else if constexpr (std::is_same_v<V, double>) type("double");
+    else if constexpr (std::is_same_v<V, std::chrono::system_clock::time_point>) type("date");
+    else if constexpr (std::is_same_v<V, bson::object_id>) type("objectId");
+    else if constexpr (std::is_same_v<V, bson::binary>) type("binData");
+    else if constexpr (std::is_same_v<V, bson::decimal128>) type("decimal");
+    else if constexpr (std::is_same_v<V, bson::document>) type("object");
+    else if constexpr (std::is_same_v<V, bson::value>) { /* any type */ }
+    else if constexpr (std::is_enum_v<V>) {
+        if constexpr (codec::detail::has_enum_strings<V>) {
+            type("string");
+            bson_t arr;
+            bson_append_array_begin(s, "enum", -1, &arr);
+            std::uint32_t i = 0;
+            char buf[16];
+            for (auto& [e, name] : codec::enum_strings<V>()) {
+                const char* k;
+                bson_uint32_to_string(i++, &k, buf, sizeof buf);
+                bson_append_utf8(&arr, k, -1, name.data(), static_cast<int>(name.size()));
+            }
+            if (nullable) bson_append_null(&arr, "null", -1);
+            bson_append_array_end(s, &arr);
+        } else {
+            type(sizeof(V) > 4 ? "long" : "int");
+        }
+    } else if constexpr (codec::structure<V>) {
+        type("object");
+        schema_of<V>::append_properties(s);
+    } else if constexpr (requires { typename V::value_type; typename V::key_type; }) {
+        type("object");
+        bson_t ap;
+        bson_append_document_begin(s, "additionalProperties", -1, &ap);
+        append_type_and_items<typename V::mapped_type>(&ap, false);
+        bson_append_document_end(s, &ap);
+    } else if constexpr (requires { typename V::value_type; V{}.push_back(typename V::value_type{}); }) {
+        type("array");
+        bson_t items;
+        bson_append_document_begin(s, "items", -1, &items);
+        append_type_and_items<typename V::value_type>(&items, false);
+        bson_append_document_end(s, &items);
+    }
+}
+
+template <class V>
+struct is_optional : std::false_type {};
+template <class V>
+struct is_optional<std::optional<V>> : std::true_type {};
+
+template <class T>
+struct schema_of {
+    static void append_properties(bson_t* s) {
+        bson_t props, req;
+        bson_append_document_begin(s, "properties", -1, &props);
+        std::vector<std::string_view> required;
+        codec::for_each_field<T>([&](const auto& d) {
+            using M = typename std::remove_cvref_t<decltype(d)>::member_type;
+            if (d.has(codec::field_flags::extra_fields)) return;
+            bson_t p;
+            bson_append_document_begin(&props, d.name.data(), static_cast<int>(d.name.size()), &p);
+            if constexpr (is_optional<M>::value) append_type_and_items<typename M::value_type>(&p, true);
+            else append_type_and_items<M>(&p, false);
+            bson_append_document_end(&props, &p);
+            const bool optional = is_optional<M>::value || d.has(codec::field_flags::omit_empty) ||
+                                  d.has(codec::field_flags::optional_on_decode);
+            if (!optional || d.has(codec::field_flags::required)) required.push_back(d.name);
+        });
+        bson_append_document_end(s, &props);
+        if (!required.empty()) {
+            bson_append_array_begin(s, "required", -1, &req);
+            std::uint32_t i = 0;
+            char buf[16];
+            for (auto n : required) {
+                const char* k;
+                bson_uint32_to_string(i++, &k, buf, sizeof buf);
+                bson_append_utf8(&req, k, -1, n.data(), static_cast<int>(n.size()));
+            }
+            bson_append_array_end(s, &req);
+        }
+    }
+};
+}  // namespace detail
+
+/// `{"$jsonSchema": {...}}` validator derived from the model's declared fields and types.
+template <codec::model T>
+bson::document json_schema_validator() {
+    bson::document d;
+    bson_t js;
+    bson_append_document_begin(d.get(), "$jsonSchema", -1, &js);
+    bson_append_utf8(&js, "bsonType", -1, "object", -1);
+    detail::schema_of<T>::append_properties(&js);
+    bson_append_document_end(d.get(), &js);
+    return d;
+}
+
+namespace detail {
+
+/// Everything the session needs to know about a model, erased.
+struct model_ops {
+    std::string_view collection;
+    const std::type_info* type;
+    error_code (*encode)(const void* obj, bson_t* dst, diagnostics* diag);
+    error_code (*decode)(const std::uint8_t* data, std::size_t len, void* obj, diagnostics* diag);
+    /// Appends the object's id under `key`.
+    void (*append_id)(const void* obj, bson_t* dst, std::string_view key);
+    /// Identity-map key: the BSON encoding of the id value (type byte + bytes).
+    std::string (*id_key)(const void* obj);
+    /// Generates an id if the object has an empty one (zero ObjectId / empty string).
+    void (*ensure_id)(void* obj);
+    /// The id as relaxed extended JSON, for error reports.
+    std::string (*id_json)(const void* obj);
+    std::shared_ptr<void> (*make)();
+    std::string_view version_field;  ///< empty if the model has no version field
+    std::int64_t* (*version)(void* obj);
+    std::vector<index_model> (*indexes)();
+    bson::document (*schema)();
+};
+
+template <class V>
+std::string value_key(const V& v) {
+    bson_t tmp;
+    bson_init(&tmp);
+    codec::encode_value(&tmp, "", v);
+    // Element bytes after the 4-byte length; the empty key keeps it short.
+    std::string k(reinterpret_cast<const char*>(bson_get_data(&tmp)) + 4, tmp.len - 5);
+    bson_destroy(&tmp);
+    return k;
+}
+
+template <codec::model T>
+const model_ops& ops_for() {
+    using traits = codec::model_traits<T>;
+    using id_t = typename traits::id_type;
+    static const model_ops ops = [] {
+        model_ops o{};
+        o.collection = traits::collection;
+        o.type = &typeid(T);
+        o.encode = [](const void* p, bson_t* dst, diagnostics* d) {
+            return codec::encode_into(dst, *static_cast<const T*>(p), d);
+        };
+        o.decode = [](const std::uint8_t* data, std::size_t len, void* p, diagnostics* d) {
+            return codec::decode(data, len, *static_cast<T*>(p), d);
+        };
+        o.append_id = [](const void* p, bson_t* dst, std::string_view key) {
+            codec::encode_value(dst, key, traits::id(*static_cast<const T*>(p)));
+        };
+        o.id_key = [](const void* p) { return value_key(traits::id(*static_cast<const T*>(p))); };
+        o.ensure_id = [](void* p) {
+            auto& id = traits::id(*static_cast<T*>(p));
+            if constexpr (std::is_same_v<id_t, bson::object_id>) {
+                if (id.is_zero()) id = bson::object_id::generate();
+            } else if constexpr (std::is_same_v<id_t, std::string>) {
+                if (id.empty()) id = bson::object_id::generate().to_hex();
+            }
+        };
+        o.id_json = [](const void* p) {
+            bson_t tmp;
+            bson_init(&tmp);
+            codec::encode_value(&tmp, "_id", traits::id(*static_cast<const T*>(p)));
+            char* s = bson_as_relaxed_extended_json(&tmp, nullptr);
+            std::string out = s ? s : "?";
+            bson_free(s);
+            bson_destroy(&tmp);
+            // {"_id" : X} -> X
+            auto colon = out.find(':');
+            if (colon != std::string::npos && out.size() > colon + 3) out = out.substr(colon + 2, out.size() - colon - 4);
+            return out;
+        };
+        o.make = []() -> std::shared_ptr<void> { return std::make_shared<T>(); };
+        if constexpr (traits::has_version) {
+            o.version_field = std::get<traits::version_index>(codec::struct_traits<T>::fields).name;
+            o.version = [](void* p) -> std::int64_t* {
+                auto& v = static_cast<T*>(p)->*(std::get<traits::version_index>(codec::struct_traits<T>::fields).member);
+                static_assert(std::is_same_v<std::remove_cvref_t<decltype(v)>, std::int64_t>,
+                              "a version field must be std::int64_t");
+                return &v;
+            };
+        } else {
+            o.version = [](void*) -> std::int64_t* { return nullptr; };
+        }
+        o.indexes = []() -> std::vector<index_model> {
+            if constexpr (has_indexes<T>) return morm_indexes(codec::detail::type_tag<T>{});
+            else return {};
+        };
+        o.schema = []() { return json_schema_validator<T>(); };
+        return o;
+    }();
+    return ops;
+}
+
+}  // namespace detail
+}  // namespace morm

@@ -1,0 +1,50 @@
+#include <morm/orm/engine.hpp>
+
+#include <fmt/format.h>
+
+namespace morm {
+
+asio::awaitable<engine> engine::create(std::string uri, engine_options opts) {
+    auto st = std::make_shared<detail::engine_state>();
+    st->client = co_await client::connect(uri, std::move(opts.client));
+    std::string db = opts.database;
+    if (db.empty()) db = st->client.uri().database.value_or("test");
+    st->db = st->client.database(db);
+    st->create_validators = opts.create_validators;
+    engine e;
+    e.state_ = std::move(st);
+    co_return e;
+}
+
+asio::awaitable<void> engine::create_all() const {
+    auto models = state_->snapshot_models();
+    auto existing = co_await state_->db.list_collection_names();
+    for (const auto* m : models) {
+        const std::string name(m->collection);
+        const bool exists = std::find(existing.begin(), existing.end(), name) != existing.end();
+        if (!exists) {
+            create_collection_options co;
+            if (state_->create_validators) co.validator = m->schema();
+            co_await state_->db.create_collection(name, co);
+        } else if (state_->create_validators) {
+            bson::document cmd;
+            bson_append_utf8(cmd.get(), "collMod", -1, name.c_str(), -1);
+            auto v = m->schema();
+            bson_append_document(cmd.get(), "validator", -1, v.get());
+            co_await state_->db.run_command(cmd);
+        }
+        auto indexes = m->indexes();
+        if (!indexes.empty()) co_await state_->db.collection(name).create_indexes(indexes);
+    }
+}
+
+asio::awaitable<void> engine::drop_all() const {
+    for (const auto* m : state_->snapshot_models()) co_await state_->db.collection(m->collection).drop();
+}
+
+asio::awaitable<void> engine::dispose() const {
+    state_->client.close();
+    co_return;
+}
+
+}  // namespace morm

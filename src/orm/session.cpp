@@ -1,0 +1,527 @@
+#include <morm/orm/session.hpp>
+#include <morm/orm/update_diff.hpp>
+
+#include <boost/asio/this_coro.hpp>
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <map>
+
+namespace morm {
+
+struct session::entry {
+    enum class state : std::uint8_t {
+        pending_insert,  // add()ed, not yet written
+        pending_merge,   // merge()d with an unknown id: replacing upsert
+        persistent,      // loaded or committed: tracked through its snapshot
+        pending_delete,  // remove()d
+    };
+    std::shared_ptr<void> obj;
+    const detail::model_ops* ops = nullptr;
+    state st = state::pending_insert;
+    bson::document snapshot;  // last known server state (persistent objects)
+    bool has_snapshot = false;
+    bool maybe_written = false;  // an earlier write's outcome was unknown (connection died)
+    std::uint64_t seq = 0;
+    std::string key;
+};
+
+using session_entry = session::entry;
+
+namespace {
+std::string map_key(const detail::model_ops& ops, const std::string& idkey) {
+    std::string k;
+    k.reserve(ops.collection.size() + 1 + idkey.size());
+    k.append(ops.collection);
+    k.push_back('\0');
+    k.append(idkey);
+    return k;
+}
+
+}  // namespace
+
+session::session(const engine& e, session_options opts) : engine_(e), opts_(opts) {
+    if (!engine_.state()) throw error(errc::invalid_argument, "session needs a connected engine");
+}
+session::~session() = default;
+session::session(session&&) noexcept = default;
+
+std::shared_ptr<void> session::lookup(const detail::model_ops& ops, const std::string& idkey) const {
+    auto it = map_.find(map_key(ops, idkey));
+    if (it == map_.end() || it->second->st == entry::state::pending_delete) return nullptr;
+    return it->second->obj;
+}
+
+session::entry* session::find_entry(const detail::model_ops& ops, const void* obj) {
+    auto it = map_.find(map_key(ops, ops.id_key(obj)));
+    if (it == map_.end() || it->second->obj.get() != obj) return nullptr;
+    return it->second.get();
+}
+
+void session::stage_add(const detail::model_ops& ops, std::shared_ptr<void> obj) {
+    engine_.state()->register_ops(ops);
+    ops.ensure_id(obj.get());
+    auto key = map_key(ops, ops.id_key(obj.get()));
+    auto it = map_.find(key);
+    if (it != map_.end()) {
+        if (it->second->obj == obj) return;  // already managed
+        throw error(errc::invalid_argument,
+                    fmt::format("another object with _id {} is already in the session for '{}'",
+                                ops.id_json(obj.get()), ops.collection));
+    }
+    auto e = std::make_unique<entry>();
+    e->obj = std::move(obj);
+    e->ops = &ops;
+    e->st = entry::state::pending_insert;
+    e->seq = ++seq_;
+    e->key = key;
+    map_.emplace(std::move(key), std::move(e));
+}
+
+std::shared_ptr<void> session::stage_merge(const detail::model_ops& ops, std::shared_ptr<void> obj) {
+    engine_.state()->register_ops(ops);
+    ops.ensure_id(obj.get());
+    auto key = map_key(ops, ops.id_key(obj.get()));
+    auto it = map_.find(key);
+    if (it != map_.end()) {
+        auto& e = *it->second;
+        if (e.st == entry::state::pending_delete) e.st = e.has_snapshot ? entry::state::persistent : entry::state::pending_merge;
+        return e.obj;  // the caller copies the new state onto it; tracking does the rest
+    }
+    auto e = std::make_unique<entry>();
+    e->obj = obj;
+    e->ops = &ops;
+    e->st = entry::state::pending_merge;
+    e->seq = ++seq_;
+    e->key = key;
+    map_.emplace(std::move(key), std::move(e));
+    return obj;
+}
+
+void session::stage_remove(const detail::model_ops& ops, const void* obj) {
+    auto* e = find_entry(ops, obj);
+    if (!e) throw error(errc::invalid_argument, fmt::format("remove(): the object with _id {} is not in the session",
+                                                            ops.id_json(obj)));
+    if (e->st == entry::state::pending_insert && !e->maybe_written) {
+        map_.erase(e->key);
+        return;
+    }
+    e->st = entry::state::pending_delete;
+}
+
+void session::expunge_impl(const detail::model_ops& ops, const void* obj) {
+    if (auto* e = find_entry(ops, obj)) map_.erase(e->key);
+}
+
+void session::expunge_all() { map_.clear(); }
+
+void session::rollback() {
+    for (auto it = map_.begin(); it != map_.end();) {
+        auto& e = *it->second;
+        if (!e.has_snapshot) {  // never on the server as far as we know
+            it = map_.erase(it);
+            continue;
+        }
+        // Restore the last known server state.
+        e.ops->decode(e.snapshot.data(), e.snapshot.size(), e.obj.get(), nullptr);
+        e.st = entry::state::persistent;
+        ++it;
+    }
+}
+
+bool session::dirty() const {
+    bson_t scratch;
+    bson_init(&scratch);
+    bool d = false;
+    for (auto& [k, e] : map_) {
+        if (e->st != entry::state::persistent) {
+            d = true;
+            break;
+        }
+        bson_reinit(&scratch);
+        e->ops->encode(e->obj.get(), &scratch, nullptr);
+        if (scratch.len != e->snapshot.size() || std::memcmp(bson_get_data(&scratch), e->snapshot.data(), scratch.len) != 0) {
+            d = true;
+            break;
+        }
+    }
+    bson_destroy(&scratch);
+    return d;
+}
+
+std::shared_ptr<void> session::track_loaded(const detail::model_ops& ops, bson::document_view doc) {
+    engine_.state()->register_ops(ops);
+    bson_iter_t it;
+    if (!doc.init_iter(it) || !bson_iter_find(&it, "_id"))
+        throw error(errc::decode_error, fmt::format("document from '{}' has no _id", ops.collection));
+    // Identity key straight from the stored _id element (same encoding as value_key()).
+    std::string idkey;
+    {
+        bson_t tmp;
+        bson_init(&tmp);
+        bson_append_value(&tmp, "", 0, bson_iter_value(&it));
+        idkey.assign(reinterpret_cast<const char*>(bson_get_data(&tmp)) + 4, tmp.len - 5);
+        bson_destroy(&tmp);
+    }
+    auto key = map_key(ops, idkey);
+    if (auto f = map_.find(key); f != map_.end()) return f->second->obj;
+    auto obj = ops.make();
+    diagnostics diag;
+    if (auto ec = ops.decode(doc.data(), doc.size(), obj.get(), &diag)) throw error(ec, diag);
+    auto e = std::make_unique<entry>();
+    e->obj = obj;
+    e->ops = &ops;
+    e->st = entry::state::persistent;
+    // The snapshot is our own encoding of the object, so that an unchanged object
+    // compares equal byte for byte (the stored document may order or type fields
+    // differently, e.g. written by another driver).
+    bson_t snap;
+    bson_init(&snap);
+    ops.encode(obj.get(), &snap, nullptr);
+    e->snapshot = bson::document::adopt(snap);
+    e->has_snapshot = true;
+    e->seq = ++seq_;
+    e->key = key;
+    map_.emplace(std::move(key), std::move(e));
+    return obj;
+}
+
+asio::awaitable<std::shared_ptr<void>> session::load_one(const detail::model_ops& ops, const bson::document& filter) {
+    auto coll = engine_.database().collection(ops.collection);
+    find_options fo;
+    fo.limit = 1;
+    fo.single_batch = true;
+    auto c = co_await coll.find(filter, fo);
+    auto d = co_await c.next();
+    if (!d) co_return nullptr;
+    co_return track_loaded(ops, *d);
+}
+
+asio::awaitable<void> session::refresh_impl(const detail::model_ops& ops, void* obj) {
+    auto* e = find_entry(ops, obj);
+    if (!e) throw error(errc::invalid_argument, "refresh(): the object is not in the session");
+    bson::document filter;
+    ops.append_id(obj, filter.get(), "_id");
+    auto coll = engine_.database().collection(ops.collection);
+    auto d = co_await coll.find_one(filter);
+    if (!d) {
+        throw error(errc::not_found,
+                    fmt::format("refresh(): {} with _id {} no longer exists", ops.collection, ops.id_json(obj)));
+    }
+    diagnostics diag;
+    if (auto ec = ops.decode(d->data(), d->size(), obj, &diag)) throw error(ec, diag);
+    bson_t snap;
+    bson_init(&snap);
+    ops.encode(obj, &snap, nullptr);
+    e->snapshot = bson::document::adopt(snap);
+    e->has_snapshot = true;
+    e->st = entry::state::persistent;
+}
+
+asio::awaitable<void> session::begin() {
+    const auto& sd = engine_.client().server();
+    if (sd.set_name.empty() && !sd.is_mongos) {
+        throw error(errc::not_supported,
+                    "multi-document transactions are not supported by this server: they need a replica set or a "
+                    "sharded cluster, and this one is a standalone (FerretDB is always standalone)");
+    }
+    if (sd.logical_session_timeout_minutes < 0)
+        throw error(errc::not_supported, "multi-document transactions are not supported by this server: no sessions");
+    // Replica sets: transactions need logical sessions (lsid/txnNumber on every command),
+    // which morm's write pipeline does not send yet.
+    throw error(errc::not_supported,
+                "multi-document transactions are not implemented by morm yet (the server supports them)");
+    co_return;
+}
+
+// ------------------------------------------------------------------------- commit
+
+namespace {
+enum class work_kind : std::uint8_t { insert, merge, update, remove };
+
+struct work_item {
+    work_item(session_entry* en, work_kind k) : e(en), kind(k) {}
+    session_entry* e;
+    work_kind kind;
+    bool versioned = false;
+    std::int64_t old_version = 0;
+    bson::document update;        // update: the $set/$unset document
+    bson::document new_snapshot;  // what the server holds once this write succeeds
+};
+
+struct collection_plan {
+    std::string_view name;
+    std::vector<std::size_t> inserts, updates, vupdates, deletes, vdeletes;
+};
+}  // namespace
+
+asio::awaitable<commit_result> session::commit() {
+    commit_result result;
+    if (in_transaction_) throw error(errc::not_supported, "transactions are not supported");
+
+    // 1. Plan: what each object needs, grouped per collection in first-touched order.
+    std::vector<entry*> entries;
+    entries.reserve(map_.size());
+    for (auto& [k, e] : map_) entries.push_back(e.get());
+    std::sort(entries.begin(), entries.end(), [](entry* a, entry* b) { return a->seq < b->seq; });
+
+    std::vector<work_item> work;
+    std::vector<collection_plan> plans;
+    auto plan_for = [&](std::string_view coll) -> collection_plan& {
+        for (auto& p : plans)
+            if (p.name == coll) return p;
+        plans.push_back({coll, {}, {}, {}, {}, {}});
+        return plans.back();
+    };
+    bson_t scratch;
+    bson_init(&scratch);
+    for (entry* e : entries) {
+        const auto& ops = *e->ops;
+        switch (e->st) {
+            case entry::state::pending_insert:
+                plan_for(ops.collection).inserts.push_back(work.size());
+                work.emplace_back(e, work_kind::insert);
+                break;
+            case entry::state::pending_merge:
+                plan_for(ops.collection).updates.push_back(work.size());
+                work.emplace_back(e, work_kind::merge);
+                break;
+            case entry::state::pending_delete: {
+                work_item w{e, work_kind::remove};
+                if (auto* v = ops.version(e->obj.get())) {
+                    w.versioned = true;
+                    w.old_version = *v;
+                    plan_for(ops.collection).vdeletes.push_back(work.size());
+                } else {
+                    plan_for(ops.collection).deletes.push_back(work.size());
+                }
+                work.push_back(std::move(w));
+                break;
+            }
+            case entry::state::persistent: {
+                bson_reinit(&scratch);
+                diagnostics diag;
+                if (auto ec = ops.encode(e->obj.get(), &scratch, &diag)) {
+                    object_outcome f;
+                    f.collection = std::string(ops.collection);
+                    f.id = ops.id_json(e->obj.get());
+                    f.op = object_outcome::operation::update;
+                    f.error = errc::encode_error;
+                    f.message = diag.message;
+                    f.object = e->obj;
+                    result.failures.push_back(std::move(f));
+                    break;
+                }
+                if (scratch.len == e->snapshot.size() &&
+                    std::memcmp(bson_get_data(&scratch), e->snapshot.data(), scratch.len) == 0) {
+                    ++result.unchanged;
+                    break;
+                }
+                work_item w{e, work_kind::update};
+                if (auto* v = ops.version(e->obj.get())) {
+                    // Bump the version in the object so the diff carries it; undone on failure.
+                    w.versioned = true;
+                    w.old_version = *v;
+                    *v = w.old_version + 1;
+                    bson_reinit(&scratch);
+                    ops.encode(e->obj.get(), &scratch, nullptr);
+                }
+                build_update_diff(e->snapshot.get(), &scratch, w.update.get());
+                w.new_snapshot.assign(bson::document_view(bson_get_data(&scratch), scratch.len));
+                auto& p = plan_for(ops.collection);
+                (w.versioned ? p.vupdates : p.updates).push_back(work.size());
+                work.push_back(std::move(w));
+                break;
+            }
+        }
+    }
+    bson_destroy(&scratch);
+    if (work.empty()) {
+        if (!result.failures.empty()) {
+            diagnostics d;
+            d.message = fmt::format("{} object(s) could not be encoded: {}", result.failures.size(),
+                                    result.failures.front().message);
+            throw commit_error(make_error_code(errc::encode_error), d, std::move(result));
+        }
+        co_return result;  // nothing changed: nothing is sent
+    }
+
+    // 2. Write groups: per collection inserts, then updates/upserts, then deletes.
+    const std::string& db = engine_.database().name();
+    const write_concern* wc = engine_.client().state()->default_wc.empty() ? nullptr
+                                                                          : &engine_.client().state()->default_wc;
+    std::vector<write_group> groups;
+    std::vector<const std::vector<std::size_t>*> group_items;
+    auto add_group = [&](const collection_plan& p, write_kind k, const std::vector<std::size_t>& items, bool one_each) {
+        if (items.empty()) return;
+        write_group g;
+        g.db = db;
+        g.collection = std::string(p.name);
+        g.kind = k;
+        g.ordered = false;
+        g.wc = wc;
+        g.count = items.size();
+        g.max_batch = one_each ? 1 : 0;
+        g.encode = [&work, &items](std::size_t i, bson_t* dst, diagnostics& d) -> error_code {
+            work_item& w = work[items[i]];
+            const auto& ops = *w.e->ops;
+            void* obj = w.e->obj.get();
+            switch (w.kind) {
+                case work_kind::insert: {
+                    if (auto ec = ops.encode(obj, dst, &d)) return ec;
+                    // Snapshot = exactly the bytes sent (the document is complete here).
+                    w.new_snapshot.assign(bson::document_view(bson_get_data(dst), dst->len));
+                    return {};
+                }
+                case work_kind::merge: {
+                    bson_t q, u;
+                    bson_append_document_begin(dst, "q", 1, &q);
+                    ops.append_id(obj, &q, "_id");
+                    bson_append_document_end(dst, &q);
+                    bson_append_document_begin(dst, "u", 1, &u);
+                    if (auto ec = ops.encode(obj, &u, &d)) return ec;
+                    w.new_snapshot.assign(bson::document_view(bson_get_data(&u), u.len));
+                    bson_append_document_end(dst, &u);
+                    bson_append_bool(dst, "upsert", 6, true);
+                    return {};
+                }
+                case work_kind::update: {
+                    bson_t q;
+                    bson_append_document_begin(dst, "q", 1, &q);
+                    ops.append_id(obj, &q, "_id");
+                    if (w.versioned)
+                        bson_append_int64(&q, ops.version_field.data(), static_cast<int>(ops.version_field.size()),
+                                          w.old_version);
+                    bson_append_document_end(dst, &q);
+                    bson_append_document(dst, "u", 1, w.update.get());
+                    return {};
+                }
+                case work_kind::remove: {
+                    bson_t q;
+                    bson_append_document_begin(dst, "q", 1, &q);
+                    ops.append_id(obj, &q, "_id");
+                    if (w.versioned)
+                        bson_append_int64(&q, ops.version_field.data(), static_cast<int>(ops.version_field.size()),
+                                          w.old_version);
+                    bson_append_document_end(dst, &q);
+                    bson_append_int32(dst, "limit", 5, 1);
+                    return {};
+                }
+            }
+            return {};
+        };
+        groups.push_back(std::move(g));
+        group_items.push_back(&items);
+    };
+    for (auto& p : plans) {
+        add_group(p, write_kind::insert, p.inserts, false);
+        add_group(p, write_kind::update, p.updates, false);
+        add_group(p, write_kind::update, p.vupdates, true);
+        add_group(p, write_kind::remove, p.deletes, false);
+        add_group(p, write_kind::remove, p.vdeletes, true);
+    }
+
+    // 3. One connection, every frame in one write, then the replies.
+    error_code ec;
+    diagnostics diag;
+    pipeline_stats stats;
+    {
+        auto conn = co_await engine_.client().state()->pool->async_acquire(ec, diag);
+        if (ec) {
+            for (auto& w : work)
+                if (w.versioned && w.kind == work_kind::update) *w.e->ops->version(w.e->obj.get()) = w.old_version;
+            throw error(ec, diag);
+        }
+        co_await run_write_pipeline(*conn, groups, engine_.client().state()->op_timeout, ec, diag, &stats);
+    }
+    result.frames = stats.frames;
+    result.round_trips = stats.writes;
+
+    // 4. Per-object outcomes.
+    std::vector<std::string> erase_keys;
+    for (std::size_t gi = 0; gi < groups.size(); ++gi) {
+        auto& g = groups[gi];
+        const auto& items = *group_items[gi];
+        for (std::size_t i = 0; i < g.count; ++i) {
+            work_item& w = work[items[i]];
+            entry* e = w.e;
+            item_outcome& o = g.outcomes[i];
+            bool ok = o.st == item_outcome::state::ok;
+            errc err = o.error;
+            std::string message = o.message;
+            if (!ok && o.st == item_outcome::state::failed && w.kind == work_kind::insert && e->maybe_written &&
+                o.code == 11000 && message.find("_id") != std::string::npos) {
+                // The earlier, unacknowledged attempt did write it: the client-side _id proves it.
+                ok = true;
+            }
+            if (ok && w.versioned && o.n == 0) {
+                ok = false;
+                err = errc::conflict;
+                message = fmt::format("version conflict: {} with _id {} is no longer at version {} on the server",
+                                      e->ops->collection, e->ops->id_json(e->obj.get()), w.old_version);
+            }
+            if (ok) {
+                e->maybe_written = false;
+                switch (w.kind) {
+                    case work_kind::insert: ++result.inserted; break;
+                    case work_kind::merge:
+                    case work_kind::update: ++result.updated; break;
+                    case work_kind::remove: ++result.deleted; break;
+                }
+                if (w.kind == work_kind::remove || !opts_.keep_committed) {
+                    erase_keys.push_back(e->key);
+                } else {
+                    e->snapshot = std::move(w.new_snapshot);
+                    e->has_snapshot = true;
+                    e->st = entry::state::persistent;
+                }
+                continue;
+            }
+            if (w.versioned && w.kind == work_kind::update) *e->ops->version(e->obj.get()) = w.old_version;
+            if (o.st == item_outcome::state::unacknowledged) e->maybe_written = true;
+            object_outcome f;
+            f.collection = std::string(e->ops->collection);
+            f.id = e->ops->id_json(e->obj.get());
+            f.op = w.kind == work_kind::insert  ? object_outcome::operation::insert
+                   : w.kind == work_kind::merge ? object_outcome::operation::upsert
+                   : w.kind == work_kind::update ? object_outcome::operation::update
+                                                 : object_outcome::operation::remove;
+            f.state = o.st == item_outcome::state::ok ? item_outcome::state::failed : o.st;
+            f.error = o.st == item_outcome::state::pending ? errc::unacknowledged : err;
+            if (o.st == item_outcome::state::pending && message.empty()) message = "not sent: the commit stopped first";
+            f.code = o.code;
+            f.code_name = o.code_name;
+            f.message = std::move(message);
+            f.object = e->obj;
+            result.failures.push_back(std::move(f));
+        }
+    }
+    for (auto& k : erase_keys) map_.erase(k);
+
+    if (ec || !result.failures.empty()) {
+        diagnostics d;
+        std::size_t unknown = 0;
+        for (auto& f : result.failures) unknown += f.state == item_outcome::state::unacknowledged;
+        if (ec) {
+            d = diag;
+            d.message = fmt::format("commit interrupted: {}; {} object(s) written, {} with unknown outcome, {} not "
+                                    "written (all still pending)",
+                                    diag.message, result.inserted + result.updated + result.deleted, unknown,
+                                    result.failures.size() - unknown);
+        } else {
+            const auto& f = result.failures.front();
+            d.server_code = f.code;
+            d.code_name = f.code_name;
+            d.message = fmt::format("{} of {} object(s) not written (still pending); first: {} {} in '{}': {}",
+                                    result.failures.size(), work.size(),
+                                    f.op == object_outcome::operation::insert ? "insert of" : "write of", f.id,
+                                    f.collection, f.message);
+        }
+        error_code code = ec ? ec : make_error_code(result.failures.front().error);
+        throw commit_error(code, std::move(d), std::move(result));
+    }
+    co_return result;
+}
+
+}  // namespace morm
