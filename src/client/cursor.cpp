@@ -128,7 +128,11 @@ asio::awaitable<bool> cursor::next_batch() {
         co_await close();
         co_return false;
     }
-    co_return got && batch_count_ > 0 ? true : (id_ != 0 ? co_await next_batch() : false);
+    if (got && batch_count_ > 0) co_return true;
+    // An empty batch of a live cursor: ask again. Not written as `c ? x : co_await f()`:
+    // g++ 12 evaluates a co_await inside ?: even when its branch is not taken.
+    if (id_ == 0) co_return false;
+    co_return co_await next_batch();
 }
 
 asio::awaitable<std::optional<bson::document_view>> cursor::next() {
