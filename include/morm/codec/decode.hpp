@@ -171,7 +171,7 @@ bool decode_value(const bson_iter_t& cit, V& v, error_context& ctx) {
 
 template <class T, std::size_t I>
 bool decode_field(const bson_iter_t& it, T& out, error_context& ctx) {
-    constexpr auto& d = std::get<I>(struct_traits<T>::fields);
+    constexpr auto& d = struct_traits<T>::template field<I>();
     return decode_value(it, out.*d.member, ctx);
 }
 
@@ -221,7 +221,7 @@ bool decode_fields(bson_iter_t& it, T& out, error_context& ctx) {
     constexpr std::size_t n = traits::size;
     static constexpr auto decoders = make_decoders<T>(std::make_index_sequence<n>{});
     constexpr std::size_t extra = extra_fields_index<T>();
-    if constexpr (extra < n) (out.*std::get<extra < n ? extra : 0>(traits::fields).member).clear();
+    if constexpr (extra < n) (out.*traits::template field<(extra < n ? extra : 0)>().member).clear();
 
     std::bitset<n> seen;
     std::size_t hint = 0;  // fields usually arrive in declaration order: try the next one first
@@ -238,7 +238,7 @@ bool decode_fields(bson_iter_t& it, T& out, error_context& ctx) {
                 }
         if (idx == n) {
             if constexpr (extra < n) {
-                auto& doc = out.*std::get<extra < n ? extra : 0>(traits::fields).member;
+                auto& doc = out.*traits::template field<(extra < n ? extra : 0)>().member;
                 if (!bson_append_iter(doc.get(), key, static_cast<int>(k.size()), &it))
                     return ctx.fail(errc::decode_error, "cannot collect extra field");
                 continue;
@@ -256,7 +256,7 @@ bool decode_fields(bson_iter_t& it, T& out, error_context& ctx) {
     if (it.err_off) return ctx.fail(errc::decode_error, "corrupt BSON");
     if (seen.all()) return true;
     return [&]<std::size_t... I>(std::index_sequence<I...>) {
-        return ((seen.test(I) || handle_missing(out, std::get<I>(traits::fields), ctx)) && ...);
+        return ((seen.test(I) || handle_missing(out, traits::template field<I>(), ctx)) && ...);
     }(std::make_index_sequence<n>{});
 }
 

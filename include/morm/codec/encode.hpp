@@ -146,7 +146,7 @@ bool encode_value(bson_t* dst, const char* key, int klen, const V& v, error_cont
 
 template <structure T, std::size_t I>
 bool encode_field(bson_t* dst, const T& obj, error_context& ctx) {
-    constexpr auto& d = std::get<I>(struct_traits<T>::fields);
+    constexpr auto& d = struct_traits<T>::template field<I>();
     using M = typename std::remove_cvref_t<decltype(d)>::member_type;
     const M& m = obj.*d.member;
     if constexpr (d.has(field_flags::extra_fields)) {

@@ -28,7 +28,6 @@
 #include <cstdint>
 #include <stdexcept>
 #include <string_view>
-#include <tuple>
 #include <type_traits>
 #include <utility>
 
@@ -81,6 +80,33 @@ namespace detail {
 template <class T>
 struct type_tag {};
 
+// A flat tuple of field descriptors. std::tuple's recursive tuple_element/get made a
+// 250-field model take minutes to compile; here get<I> is one overload resolution.
+template <std::size_t I, class D>
+struct field_leaf {
+    D value;
+};
+
+template <class Seq, class... D>
+struct field_list_base;
+template <std::size_t... I, class... D>
+struct field_list_base<std::index_sequence<I...>, D...> : field_leaf<I, D>... {
+    constexpr explicit field_list_base(D... d) noexcept : field_leaf<I, D>{d}... {}
+};
+
+template <class... D>
+struct field_list : field_list_base<std::index_sequence_for<D...>, D...> {
+    static constexpr std::size_t size = sizeof...(D);
+    constexpr explicit field_list(D... d) noexcept : field_list_base<std::index_sequence_for<D...>, D...>(d...) {}
+};
+template <class... D>
+field_list(D...) -> field_list<D...>;
+
+template <std::size_t I, class D>
+constexpr const D& get(const field_leaf<I, D>& leaf) noexcept {
+    return leaf.value;
+}
+
 template <class T, class M>
 constexpr field_descriptor<T, M> make_field(M T::*member, std::string_view name,
                                             field_flags flags = field_flags::none) noexcept {
@@ -111,14 +137,21 @@ concept model = structure<T> && detail::has_collection<T>;
 /// The fields of a structure, as a constexpr tuple of `field_descriptor`s.
 template <structure T>
 struct struct_traits {
+    /// A `detail::field_list` of `field_descriptor`s; use for_each_field or `field<I>()`.
     static constexpr auto fields = morm_fields(detail::type_tag<T>{});
     using fields_type = std::remove_cv_t<decltype(fields)>;
-    static constexpr std::size_t size = std::tuple_size_v<fields_type>;
+    static constexpr std::size_t size = fields_type::size;
+
+    /// The descriptor of the I-th declared field.
+    template <std::size_t I>
+    static constexpr const auto& field() noexcept {
+        return detail::get<I>(fields);
+    }
     /// Whether decoding rejects unknown fields (MORM_STRICT).
     static constexpr bool strict = detail::has_strict<T>;
 
     static constexpr std::array<std::string_view, size> names = []<std::size_t... I>(std::index_sequence<I...>) {
-        return std::array<std::string_view, size>{std::get<I>(fields).name...};
+        return std::array<std::string_view, size>{detail::get<I>(fields).name...};
     }(std::make_index_sequence<size>{});
 
     /// Index of the field stored as `name`, or `size` if none.
@@ -132,7 +165,9 @@ struct struct_traits {
 /// Calls `f(descriptor)` for every field of `T`, in declaration order.
 template <structure T, class F>
 constexpr void for_each_field(F&& f) {
-    std::apply([&](const auto&... d) { (f(d), ...); }, struct_traits<T>::fields);
+    [&]<std::size_t... I>(std::index_sequence<I...>) {
+        (f(detail::get<I>(struct_traits<T>::fields)), ...);
+    }(std::make_index_sequence<struct_traits<T>::size>{});
 }
 
 /// The stored name of a member of a structure, e.g. `field_name(&User::id) == "_id"`.
@@ -142,19 +177,14 @@ template <class T, class M>
 constexpr std::string_view field_name(M T::*member) {
     std::string_view out;
     bool found = false;
-    std::apply(
-        [&](const auto&... d) {
-            auto one = [&](const auto& desc) {
-                if constexpr (std::is_same_v<decltype(desc.member), M T::*>) {
-                    if (!found && desc.member == member) {
-                        out = desc.name;
-                        found = true;
-                    }
-                }
-            };
-            (one(d), ...);
-        },
-        struct_traits<T>::fields);
+    for_each_field<T>([&](const auto& desc) {
+        if constexpr (std::is_same_v<decltype(desc.member), M T::*>) {
+            if (!found && desc.member == member) {
+                out = desc.name;
+                found = true;
+            }
+        }
+    });
     if (!found) throw std::invalid_argument("morm: member is not a declared field of the structure");
     return out;
 }
@@ -167,13 +197,13 @@ struct model_traits {
     static_assert(id_index < struct_traits<T>::size,
                   "MORM_MODEL: the model has no field stored as \"_id\"; declare one, e.g. (id, \"_id\")");
 
-    using id_descriptor = std::tuple_element_t<(id_index < struct_traits<T>::size ? id_index : 0),
-                                               typename struct_traits<T>::fields_type>;
+    using id_descriptor = std::remove_cvref_t<decltype(struct_traits<T>::template field <
+                                                         (id_index < struct_traits<T>::size ? id_index : 0)>())>;
     using id_type = typename id_descriptor::member_type;
 
-    static id_type& id(T& obj) noexcept { return obj.*(std::get<id_index>(struct_traits<T>::fields).member); }
+    static id_type& id(T& obj) noexcept { return obj.*(struct_traits<T>::template field<id_index>().member); }
     static const id_type& id(const T& obj) noexcept {
-        return obj.*(std::get<id_index>(struct_traits<T>::fields).member);
+        return obj.*(struct_traits<T>::template field<id_index>().member);
     }
 
     /// Index of the field flagged `version`, or struct_traits<T>::size if none.
@@ -210,7 +240,8 @@ constexpr auto enum_strings() noexcept {
 /// Declares an embedded structure: MORM_STRUCT(Type, entries...).
 #define MORM_STRUCT(T, ...)                                                                  \
     [[maybe_unused]] constexpr auto morm_fields(::morm::codec::detail::type_tag<T>) noexcept { \
-        return ::std::tuple{MORM_DETAIL_FOREACH(MORM_DETAIL_FIELD, T, __VA_ARGS__)};         \
+        return ::morm::codec::detail::field_list{                                            \
+            MORM_DETAIL_FOREACH(MORM_DETAIL_FIELD, T, __VA_ARGS__)};                         \
     }                                                                                        \
     static_assert(true, "")
 
