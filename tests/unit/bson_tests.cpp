@@ -5,6 +5,8 @@
 #include <fmt/format.h>
 
 #include <set>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <thread>
 #include <unordered_set>
 #include <vector>
@@ -141,6 +143,26 @@ TEST_CASE("object_id: generate follows the spec", "[bson]") {
     };
     CHECK(counter(b) == ((counter(a) + 1) & 0xFFFFFF));
     CHECK(a != b);
+}
+
+TEST_CASE("object_id: a forked child draws a new random value", "[bson]") {
+    auto parent = object_id::generate();
+    int fds[2];
+    REQUIRE(pipe(fds) == 0);
+    pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        auto child = object_id::generate();
+        ssize_t n = write(fds[1], child.bytes().data(), object_id::size);
+        _exit(n == object_id::size ? 0 : 1);
+    }
+    std::array<std::uint8_t, object_id::size> got{};
+    REQUIRE(read(fds[0], got.data(), got.size()) == ssize_t(got.size()));
+    int status = 0;
+    waitpid(pid, &status, 0);
+    close(fds[0]);
+    close(fds[1]);
+    CHECK_FALSE(std::equal(got.begin() + 4, got.begin() + 9, parent.bytes().begin() + 4));
 }
 
 TEST_CASE("object_id: unique across threads", "[bson]") {
