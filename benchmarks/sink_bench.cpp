@@ -1,0 +1,244 @@
+// Client overhead against an in-process OP_MSG sink (benchmarks/perf/sink_server.hpp):
+// the server costs (almost) nothing, so what is measured is the client's own work per
+// document — encoding, framing, syscalls, reply parsing.
+//
+// Peers, interleaved rep by rep against the same sink:
+//   morm.session      session.add() x N + commit()   (odm/small_doc model, keep_committed=false)
+//   morm.insert_many  collection::insert_many of N prebuilt BSON documents (unordered)
+//   libmongoc         mongoc_bulk_operation_insert x N + execute (unordered), same documents
+//   raw               the same pre-encoded OP_MSG bytes written to a socket, replies read:
+//                     the physical limit of this socket + sink
+// The sink runs on its own thread; "cpu_ns_per_doc" is the client thread's CPU time
+// (CLOCK_THREAD_CPUTIME_ID) divided by N, so the sink's work is excluded.
+// Targets (reported, not asserted): morm >= 1.5x libmongoc docs/s, within 2x of raw.
+#include "perf/perf_common.hpp"
+#include "perf/sink_server.hpp"
+
+#include <common/spec_models.hpp>
+#include <morm/morm.hpp>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/use_future.hpp>
+
+#include <mongoc/mongoc.h>
+
+#include <fstream>
+#include <map>
+#include <sstream>
+
+namespace asio = boost::asio;
+using namespace morm_bench;
+using morm::spec_models::odm_small_doc;
+
+namespace {
+
+std::string read_file(const std::string& path) {
+    std::ifstream f(path, std::ios::binary);
+    if (!f) throw std::runtime_error("cannot read " + path);
+    std::stringstream ss;
+    ss << f.rdbuf();
+    return ss.str();
+}
+
+template <class F>
+auto run_coro(asio::io_context& ioc, F&& f) {
+    auto fut = asio::co_spawn(ioc, std::forward<F>(f)(), asio::use_future);
+    ioc.restart();
+    ioc.run();
+    return fut.get();
+}
+
+struct sample {
+    double secs = 0;
+    double cpu = 0;
+};
+
+struct results {
+    std::map<std::string, std::vector<double>> rate, cpu_per_doc;
+    void add(const std::string& impl, const sample& s, std::size_t n) {
+        rate[impl].push_back(static_cast<double>(n) / s.secs);
+        cpu_per_doc[impl].push_back(s.cpu * 1e9 / static_cast<double>(n));
+    }
+};
+
+void check_sink(sink_server& sink, std::size_t n, const char* who) {
+    if (sink.items_received() != n) {
+        log("sink_bench: {} delivered {} of {} documents to the sink", who, sink.items_received(), n);
+        std::exit(1);
+    }
+    sink.reset_counters();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    auto a = args::parse(argc, argv);
+    const std::size_t n = a.count ? static_cast<std::size_t>(a.count) : a.smoke ? 1000 : 100'000;
+    const int reps = a.reps ? a.reps : a.smoke ? 1 : 7;
+
+    const std::string json = read_file(std::string(MORM_SHARED_DATA_DIR) + "/odm/small_doc.json");
+    const auto tmpl_doc = morm::bson::document::from_json(json);
+    odm_small_doc tmpl;
+    if (auto ec = morm::codec::decode(tmpl_doc.view(), tmpl)) {
+        log("sink_bench: cannot decode small_doc.json: {}", ec.message());
+        return 1;
+    }
+
+    sink_server sink(json);
+    const std::string uri = sink.uri("bench");
+    log("sink_bench: sink on port {} (own thread), N={} small documents ({} B), {} reps", sink.port(), n,
+        tmpl_doc.size(), reps);
+
+    // Prebuilt documents (no _id: both drivers generate it) for insert_many and libmongoc.
+    std::vector<morm::bson::document> docs(n);
+    for (auto& d : docs) d.assign(tmpl_doc.view());
+
+    // The raw limit: the insert command morm would send, pre-encoded with _ids, split by
+    // maxWriteBatchSize (100,000) and maxMessageSizeBytes (48 MB).
+    morm::wire::frame_buffer raw_frames;
+    std::size_t raw_frame_count = 0;
+    {
+        std::int32_t rid = 0;
+        std::size_t i = 0;
+        while (i < n) {
+            morm::wire::op_msg_writer w(raw_frames, ++rid);
+            bson_t* body = w.begin_body();
+            BSON_APPEND_UTF8(body, "insert", "odm_small_doc");
+            BSON_APPEND_BOOL(body, "ordered", false);
+            BSON_APPEND_UTF8(body, "$db", "bench");
+            w.end_body();
+            w.begin_sequence("documents");
+            std::size_t in_frame = 0;
+            while (i < n && in_frame < 100'000 && w.size() + 2 * tmpl_doc.size() < 48'000'000) {
+                bson_t* d = w.begin_document();
+                bson_oid_t oid;
+                bson_oid_init(&oid, nullptr);
+                BSON_APPEND_OID(d, "_id", &oid);
+                bson_concat(d, tmpl_doc.get());
+                w.end_document();
+                ++i;
+                ++in_frame;
+            }
+            w.end_sequence();
+            w.finish();
+            ++raw_frame_count;
+        }
+    }
+
+    asio::io_context ioc;
+    morm::engine engine = run_coro(ioc, [&]() -> asio::awaitable<morm::engine> {
+        co_return co_await morm::create_engine(uri);
+    });
+    auto coll = engine.collection<odm_small_doc>();
+
+    mongoc_init();
+    mongoc_client_t* mc = mongoc_client_new(uri.c_str());
+    if (!mc) {
+        log("sink_bench: mongoc_client_new failed");
+        return 1;
+    }
+    mongoc_collection_t* mcoll = mongoc_client_get_collection(mc, "bench", "odm_small_doc");
+    bson_t* unordered = BCON_NEW("ordered", BCON_BOOL(false));
+
+    asio::ip::tcp::socket raw_sock(ioc);
+    asio::connect(raw_sock, std::vector{asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), sink.port())});
+    raw_sock.set_option(asio::ip::tcp::no_delay(true));
+    std::vector<std::uint8_t> raw_in(1 << 16);
+
+    auto timed = [](auto&& fn) {
+        sample s;
+        double c0 = thread_cpu_s(), t0 = now_s();
+        fn();
+        s.secs = now_s() - t0;
+        s.cpu = thread_cpu_s() - c0;
+        return s;
+    };
+
+    results res;
+    // Rep 0 is a warm-up (connections, buffers, page faults) and is not recorded.
+    for (int rep = 0; rep <= reps; ++rep) {
+        auto s_session = timed([&] {
+            run_coro(ioc, [&]() -> asio::awaitable<void> {
+                morm::session_options so;
+                so.keep_committed = false;
+                morm::session session(engine, so);
+                for (std::size_t i = 0; i < n; ++i) session.add(tmpl);
+                auto r = co_await session.commit();
+                if (r.inserted != n) throw std::runtime_error("session commit inserted " + std::to_string(r.inserted));
+            });
+        });
+        check_sink(sink, n, "morm.session");
+
+        auto s_many = timed([&] {
+            run_coro(ioc, [&]() -> asio::awaitable<void> {
+                morm::insert_options io;
+                io.ordered = false;
+                auto r = co_await coll.insert_many(docs, io);
+                if (static_cast<std::size_t>(r.inserted_count) != n) throw std::runtime_error("insert_many count");
+            });
+        });
+        check_sink(sink, n, "morm.insert_many");
+
+        auto s_mongoc = timed([&] {
+            mongoc_bulk_operation_t* bulk = mongoc_collection_create_bulk_operation_with_opts(mcoll, unordered);
+            for (auto& d : docs) mongoc_bulk_operation_insert(bulk, d.get());
+            bson_t reply;
+            bson_error_t err;
+            if (!mongoc_bulk_operation_execute(bulk, &reply, &err)) {
+                log("sink_bench: libmongoc bulk failed: {}", err.message);
+                std::exit(1);
+            }
+            bson_destroy(&reply);
+            mongoc_bulk_operation_destroy(bulk);
+        });
+        check_sink(sink, n, "libmongoc");
+
+        auto s_raw = timed([&] {
+            asio::write(raw_sock, asio::buffer(raw_frames.data(), raw_frames.size()));
+            std::size_t replies = 0;
+            std::size_t have = 0;
+            while (replies < raw_frame_count) {
+                have += raw_sock.read_some(asio::buffer(raw_in.data() + have, raw_in.size() - have));
+                std::size_t pos = 0;
+                while (have - pos >= 4) {
+                    std::int32_t len;
+                    std::memcpy(&len, raw_in.data() + pos, 4);
+                    if (have - pos < static_cast<std::size_t>(len)) break;
+                    pos += static_cast<std::size_t>(len);
+                    ++replies;
+                }
+                std::memmove(raw_in.data(), raw_in.data() + pos, have - pos);
+                have -= pos;
+            }
+        });
+        check_sink(sink, n, "raw");
+
+        if (rep == 0) continue;
+        res.add("morm.session", s_session, n);
+        res.add("morm.insert_many", s_many, n);
+        res.add("libmongoc", s_mongoc, n);
+        res.add("raw", s_raw, n);
+        log("  rep {}: session {:.0f}/s, insert_many {:.0f}/s, libmongoc {:.0f}/s, raw {:.0f}/s", rep,
+            n / s_session.secs, n / s_many.secs, n / s_mongoc.secs, n / s_raw.secs);
+    }
+
+    const std::string note = fmt::format("in-process sink on its own thread, N={} odm small docs, {} frame(s); "
+                                         "cpu = client thread CPU time{}",
+                                         n, raw_frame_count, a.smoke ? "; SMOKE counts" : "");
+    for (const char* impl : {"morm.session", "morm.insert_many", "libmongoc", "raw"}) {
+        auto cpu = summarize(res.cpu_per_doc[impl]);
+        emit("client_overhead", "insert_small_docs", impl, "docs/s", summarize(res.rate[impl]), note,
+             {{"cpu_ns_per_doc", cpu.median}, {"cpu_ns_per_doc_min", cpu.min}, {"cpu_ns_per_doc_max", cpu.max}});
+    }
+    auto med = [&](const char* i) { return summarize(res.rate[i]).median; };
+    log("sink_bench: morm.session/libmongoc = {:.2f}x (target >= 1.5), morm.session/raw = {:.2f} (target >= 0.5)",
+        med("morm.session") / med("libmongoc"), med("morm.session") / med("raw"));
+
+    bson_destroy(unordered);
+    mongoc_collection_destroy(mcoll);
+    mongoc_client_destroy(mc);
+    mongoc_cleanup();
+    run_coro(ioc, [&]() -> asio::awaitable<void> { co_await engine.dispose(); });
+    return 0;
+}
