@@ -31,16 +31,21 @@ struct diff_state {
         }
         return &set;
     }
+    // $unset is built apart and appended at the end: libbson allows one open child per
+    // document, and $set may still be open when the first removed field is found.
     bson_t* unset_doc() {
         if (!unset_open) {
-            bson_append_document_begin(update, "$unset", 6, &unset);
+            bson_init(&unset);
             unset_open = true;
         }
         return &unset;
     }
     void finish() {
         if (set_open) bson_append_document_end(update, &set);
-        if (unset_open) bson_append_document_end(update, &unset);
+        if (unset_open) {
+            bson_append_document(update, "$unset", 6, &unset);
+            bson_destroy(&unset);
+        }
     }
 };
 
