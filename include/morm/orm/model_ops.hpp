@@ -15,6 +15,7 @@
 #include <chrono>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <typeinfo>
@@ -296,9 +297,9 @@ const model_ops& ops_for() {
         };
         o.make = []() -> std::shared_ptr<void> { return std::make_shared<T>(); };
         if constexpr (traits::has_version) {
-            o.version_field = std::get<traits::version_index>(codec::struct_traits<T>::fields).name;
+            o.version_field = codec::struct_traits<T>::template field<traits::version_index>().name;
             o.version = [](void* p) -> std::int64_t* {
-                auto& v = static_cast<T*>(p)->*(std::get<traits::version_index>(codec::struct_traits<T>::fields).member);
+                auto& v = static_cast<T*>(p)->*(codec::struct_traits<T>::template field<traits::version_index>().member);
                 static_assert(std::is_same_v<std::remove_cvref_t<decltype(v)>, std::int64_t>,
                               "a version field must be std::int64_t");
                 return &v;
@@ -314,6 +315,23 @@ const model_ops& ops_for() {
         return o;
     }();
     return ops;
+}
+
+/// ops_for<T>() writing to `collection` instead of T's declared one (see session::add_to).
+/// Interned, one per (T, name) for the life of the process: sessions and the engine's
+/// model registry keep pointers to it.
+template <codec::model T>
+const model_ops& ops_for_collection(std::string_view collection) {
+    if (collection == codec::model_traits<T>::collection) return ops_for<T>();
+    static std::mutex mtx;
+    static std::map<std::string, model_ops, std::less<>> bound;  // nodes never move
+    std::lock_guard lk(mtx);
+    auto it = bound.find(collection);
+    if (it == bound.end()) {
+        it = bound.emplace(std::string(collection), ops_for<T>()).first;
+        it->second.collection = it->first;
+    }
+    return it->second;
 }
 
 }  // namespace detail
