@@ -104,6 +104,16 @@ public:
         stage_add(detail::ops_for<T>(), obj);
         return obj;
     }
+    /// Experimental: add() into `collection` instead of T's declared one, for generic
+    /// models (e.g. a document with a codec::field_flags::extra_fields member) whose
+    /// collection is chosen at run time. Commit, expunge and rollback work as for add();
+    /// get()/query<T>() still read T's declared collection.
+    template <codec::model T>
+    std::shared_ptr<T> add_to(std::string_view collection, T obj) {
+        auto p = std::make_shared<T>(std::move(obj));
+        stage_add(detail::ops_for_collection<T>(collection), p);
+        return p;
+    }
     template <class Range>
     void add_all(Range&& objs) {
         for (auto&& o : objs) add(o);
