@@ -314,7 +314,7 @@ TEST_CASE("stalled server: timeout within the deadline, connection closed", "[fa
             CHECK(ec == errc::timeout);
             CHECK(diag.message.find("300 ms") != std::string::npos);
             CHECK(took >= 280ms);
-            CHECK(took < 2s);
+            CHECK(took < 4s);  // generous: the test machine is shared
             CHECK_FALSE(c.is_open());
             proxy.disarm();
         }
@@ -335,7 +335,7 @@ TEST_CASE("stalled server: timeout within the deadline, connection closed", "[fa
             CHECK(done == 0);
             CHECK(diag.message.find("0 of 3 replies") != std::string::npos);
             CHECK(took >= 380ms);
-            CHECK(took < 2s);
+            CHECK(took < 4s);  // generous: the test machine is shared
             CHECK_FALSE(c.is_open());
             proxy.disarm();
         }
@@ -406,7 +406,7 @@ TEST_CASE("pool: waitQueueTimeoutMS and FIFO waiters", "[fault][integration]") {
             CHECK(threw);
             auto took = std::chrono::steady_clock::now() - t0;
             CHECK(took >= 190ms);
-            CHECK(took < 2s);
+            CHECK(took < 4s);  // generous: the test machine is shared
             CHECK(cl.pool_stats().waiting == 0);
         }
         // FIFO: with the only connection held, waiters queue up in order and are served in it.
