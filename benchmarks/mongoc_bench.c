@@ -515,7 +515,9 @@ static int import_ldjson(const char* uri_s, const char* file) {
     mongoc_bulk_operation_destroy(bulk);
     free(line);
     fclose(f);
-    if (mongoc_collection_count_documents(coll, NULL, NULL, NULL, NULL, &err) != n) die("import: count mismatch", &err);
+    bson_t all = BSON_INITIALIZER;
+    if (mongoc_collection_count_documents(coll, &all, NULL, NULL, NULL, &err) != n) die("import: count mismatch", &err);
+    bson_destroy(&all);
     report("import", "ldjson tweets", (double)bytes / 1e6, secs, 1, 1, "");
     mongoc_collection_drop(coll, NULL);
     mongoc_collection_destroy(coll);

@@ -55,7 +55,7 @@ for suite in "$here"/suites/*.sh; do
     name=$(basename "$suite")
     log "suite $name"
     # Only JSON lines are results; anything else on stdout goes to the terminal.
-    if ! bash "$suite" "$uri" | tee >(grep '^{' >> "$results/latest.jsonl") | grep -v '^{' >&2; then
+    if ! bash "$suite" "$uri" | tee >(grep '^{' >> "$results/latest.jsonl") | { grep -v '^{' >&2 || true; }; then
         failed+=("$name")
     fi
 done
