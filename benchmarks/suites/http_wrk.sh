@@ -77,6 +77,6 @@ if errors or non2xx: note += f"; socket errors {errors}, non-2xx {non2xx}"
 if smoke: note += "; SMOKE counts"
 print(json.dumps({"suite": "http", "task": f"get_user_c{c}", "impl": "morm+beast", "unit": "req/s",
                   "median": statistics.median(rps), "min": min(rps), "max": max(rps), "n": len(rps),
-                  "p50": med("p50"), "p99": med("p99"), "p999": med("p999"), "note": note}), flush=True)
+                  "p50": med("p50"), "p99": med("p99"), "p999": med("p999"), "note": note}, separators=(",", ":")), flush=True)
 PY
 done
