@@ -2,7 +2,7 @@
 # The one benchmark command:
 #   benchmarks/run.sh [--smoke] [--iterations N] [--scale F] [--no-deps] [--no-build]
 # installs the benchmark peers (scripts/deps.sh --bench), builds in Release into build-release/,
-# starts a fresh FerretDB (or uses $MORM_BENCH_URI), runs every benchmarks/suites/*.sh, and
+# starts a fresh FerretDB (or uses $MORM_BENCH_URI), runs every benchmarks/suites/*_suites.sh, and
 # writes benchmarks/results/{latest.jsonl,latest.csv,summary.md,ratios.png}. Prints the table.
 # The FerretDB it started is always stopped.
 set -euo pipefail
@@ -23,7 +23,7 @@ while (($#)); do
     esac
     shift
 done
-export MORM_BENCH_BUILD=$build
+export MORM_BENCH_BUILD=$build MORM_BUILD_DIR=$build
 log() { echo "run.sh: $*" >&2; }
 
 ((deps)) && bash "$root/scripts/deps.sh" --bench
@@ -50,12 +50,16 @@ export MORM_BENCH_URI=$uri
 mkdir -p "$results"
 : > "$results/latest.jsonl"
 failed=()
-for suite in "$here"/suites/*.sh; do
+suite_args=()
+[[ ${MORM_BENCH_SMOKE:-0} == 1 ]] && suite_args=(--smoke)
+# A suite is benchmarks/suites/*_suites.sh URI [--smoke] printing JSON lines (other scripts
+# there are their helpers).
+for suite in "$here"/suites/*_suites.sh; do
     [[ -f $suite ]] || continue
     name=$(basename "$suite")
     log "suite $name"
     # Only JSON lines are results; anything else on stdout goes to the terminal.
-    if ! bash "$suite" "$uri" | tee >(grep '^{' >> "$results/latest.jsonl") | { grep -v '^{' >&2 || true; }; then
+    if ! bash "$suite" "$uri" "${suite_args[@]}" | tee >(grep '^{' >> "$results/latest.jsonl") | { grep -v '^{' >&2 || true; }; then
         failed+=("$name")
     fi
 done

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The ODM, BSON/codec and JSON-lines import suites: prints JSON lines on stdout (human output
 # on stderr), like every benchmarks/suites/*.sh that benchmarks/run.sh runs.
-#   benchmarks/suites/odm_suites.sh URI
+#   benchmarks/suites/odm_suites.sh URI [--smoke]
 # Environment: MORM_BENCH_BUILD (build dir, default build-release), MORM_BENCH_ITERATIONS
 # (default 5), MORM_BENCH_SCALE (operations relative to the spec's 10,000, default 0.2),
 # MORM_BENCH_SMOKE=1 (tiny counts, one iteration).
@@ -10,7 +10,8 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 root=$(cd "$here/.." && pwd)
-uri=${1:?usage: odm_suites.sh URI}
+uri=${1:?usage: odm_suites.sh URI [--smoke]}
+[[ ${2:-} == --smoke ]] && export MORM_BENCH_SMOKE=1
 build=${MORM_BENCH_BUILD:-$root/build-release}
 iterations=${MORM_BENCH_ITERATIONS:-5}
 scale=${MORM_BENCH_SCALE:-0.2}
