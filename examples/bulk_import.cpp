@@ -150,8 +150,16 @@ public:
                 reject(lineno, err);
                 continue;
             }
-            auto obj = session_.add_to(opts_.collection, std::move(doc));
-            batch_.push_back({obj.get(), lineno, line.size()});
+            try {
+                auto obj = session_.add_to(opts_.collection, std::move(doc));
+                batch_.push_back({obj.get(), lineno, line.size()});
+            } catch (const morm::error& e) {
+                // The session refuses a second object with an _id of this batch; a duplicate
+                // of an earlier batch is rejected by the server instead (see flush).
+                if (e.code() != morm::errc::invalid_argument) throw;
+                reject(lineno, e.what());
+                continue;
+            }
             if (batch_.size() >= opts_.batch) co_await flush();
             bar.update(read_bytes, imported_ + batch_.size());
         }
