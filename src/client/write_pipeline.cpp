@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include <chrono>
+#include <cstring>
 
 namespace morm {
 
@@ -162,18 +163,53 @@ boost::asio::awaitable<void> exchange_frames(net::connection& conn, std::span<wr
     const bool listening = conn.params() && conn.params()->listener;
     const std::string server = conn.remote().to_string();
     if (listening) {
-        // `started` events with the body of each frame (documents are in the sequence).
+        // `started` events carry the whole command, as the command-monitoring spec wants:
+        // the body plus each kind-1 sequence as an array field (documents/updates/deletes).
+        // Only built when someone listens, so the hot path pays nothing.
         const std::uint8_t* p = conn.out_buffer().data();
+        bson_t cmd;
         for (auto& f : frames) {
             std::int32_t len;
             std::memcpy(&len, p, 4);
+            std::uint32_t flag_bits;
+            std::memcpy(&flag_bits, p + wire::header_size, 4);
+            std::int32_t body_len;
+            std::memcpy(&body_len, p + wire::header_size + 5, 4);
             bson_t body;
-            bson_init_static(&body, p + wire::header_size + 5, *reinterpret_cast<const std::int32_t*>(p + 21));
+            bson_init_static(&body, p + wire::header_size + 5, static_cast<std::size_t>(body_len));
+            bson_copy_to(&body, &cmd);
+            const std::size_t end =
+                static_cast<std::size_t>(len) - ((flag_bits & wire::flags::checksum_present) ? 4 : 0);
+            std::size_t off = wire::header_size + 5 + static_cast<std::size_t>(body_len);
+            while (off + 5 <= end && p[off] == 1) {
+                std::int32_t sec_len;
+                std::memcpy(&sec_len, p + off + 1, 4);
+                const std::size_t sec_end = off + 1 + static_cast<std::size_t>(sec_len);
+                const char* ident = reinterpret_cast<const char*>(p + off + 5);
+                std::size_t doc_off = off + 5 + std::strlen(ident) + 1;
+                bson_t arr;
+                bson_append_array_begin(&cmd, ident, -1, &arr);
+                std::uint32_t k = 0;
+                char key_buf[16];
+                while (doc_off + 5 <= sec_end) {
+                    std::int32_t dlen;
+                    std::memcpy(&dlen, p + doc_off, 4);
+                    bson_t d;
+                    bson_init_static(&d, p + doc_off, static_cast<std::size_t>(dlen));
+                    const char* key;
+                    bson_uint32_to_string(k++, &key, key_buf, sizeof key_buf);
+                    bson_append_document(&arr, key, -1, &d);
+                    doc_off += static_cast<std::size_t>(dlen);
+                }
+                bson_append_array_end(&cmd, &arr);
+                off = sec_end;
+            }
             auto& g = groups[f.group];
             f.started = std::chrono::steady_clock::now();
-            net::command_event ev{net::command_event::started, f.request_id, command_name(g.kind), g.db, &body, {},
+            net::command_event ev{net::command_event::started, f.request_id, command_name(g.kind), g.db, &cmd, {},
                                   nullptr, server, conn.id()};
             conn.notify(ev);
+            bson_destroy(&cmd);
             p += len;
         }
     }
