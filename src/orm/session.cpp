@@ -55,8 +55,11 @@ std::shared_ptr<void> session::lookup(const detail::model_ops& ops, const std::s
 
 session::entry* session::find_entry(const detail::model_ops& ops, const void* obj) {
     auto it = map_.find(map_key(ops, ops.id_key(obj)));
-    if (it == map_.end() || it->second->obj.get() != obj) return nullptr;
-    return it->second.get();
+    if (it != map_.end() && it->second->obj.get() == obj) return it->second.get();
+    // Not under its current id: a pending object whose id was changed after add().
+    for (auto& [k, e] : map_)
+        if (e->obj.get() == obj) return e.get();
+    return nullptr;
 }
 
 void session::stage_add(const detail::model_ops& ops, std::shared_ptr<void> obj) {
@@ -108,6 +111,17 @@ void session::stage_remove(const detail::model_ops& ops, const void* obj) {
         return;
     }
     e->st = entry::state::pending_delete;
+}
+
+bool session::rekey(entry* e) {
+    auto key = map_key(*e->ops, e->ops->id_key(e->obj.get()));
+    if (key == e->key) return true;
+    if (map_.count(key)) return false;
+    auto node = map_.extract(e->key);
+    node.key() = key;
+    e->key = std::move(key);
+    map_.insert(std::move(node));
+    return true;
 }
 
 void session::expunge_impl(const detail::model_ops& ops, const void* obj) {
@@ -278,6 +292,24 @@ asio::awaitable<commit_result> session::commit() {
     bson_init(&scratch);
     for (entry* e : entries) {
         const auto& ops = *e->ops;
+        if (e->st == entry::state::pending_insert || e->st == entry::state::pending_merge) {
+            // The id of a not-yet-written object may have been changed since add() (e.g. to fix
+            // a duplicate key the last commit reported): re-key its identity-map entry so that
+            // get() finds it under the id it is stored with.
+            if (!rekey(e)) {
+                object_outcome f;
+                f.collection = std::string(ops.collection);
+                f.id = ops.id_json(e->obj.get());
+                f.op = e->st == entry::state::pending_insert ? object_outcome::operation::insert
+                                                             : object_outcome::operation::upsert;
+                f.error = errc::invalid_argument;
+                f.message = fmt::format("the object's _id was changed to {}, which another object in the session has",
+                                        f.id);
+                f.object = e->obj;
+                result.failures.push_back(std::move(f));
+                continue;
+            }
+        }
         switch (e->st) {
             case entry::state::pending_insert:
                 plan_for(ops.collection).inserts.push_back(work.size());
@@ -340,9 +372,10 @@ asio::awaitable<commit_result> session::commit() {
     if (work.empty()) {
         if (!result.failures.empty()) {
             diagnostics d;
-            d.message = fmt::format("{} object(s) could not be encoded: {}", result.failures.size(),
+            d.message = fmt::format("{} object(s) could not be written: {}", result.failures.size(),
                                     result.failures.front().message);
-            throw commit_error(make_error_code(errc::encode_error), d, std::move(result));
+            const auto code = make_error_code(result.failures.front().error);
+            throw commit_error(code, d, std::move(result));
         }
         co_return result;  // nothing changed: nothing is sent
     }

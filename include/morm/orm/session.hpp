@@ -201,6 +201,7 @@ private:
     asio::awaitable<std::shared_ptr<void>> load_one(const detail::model_ops& ops, const bson::document& filter);
     asio::awaitable<void> refresh_impl(const detail::model_ops& ops, void* obj);
     entry* find_entry(const detail::model_ops& ops, const void* obj);
+    bool rekey(entry* e);
 
     engine engine_;
     session_options opts_;
