@@ -543,7 +543,6 @@ asio::awaitable<std::optional<bson::document>> collection::find_one_and_delete(
 
 // --------------------------------------------------------------------------- indexes
 
-namespace {
 std::string index_name_for(const bson::document& keys) {
     std::string name;
     bson_iter_t it;
@@ -557,7 +556,6 @@ std::string index_name_for(const bson::document& keys) {
     }
     return name;
 }
-}  // namespace
 
 asio::awaitable<std::vector<std::string>> collection::create_indexes(const std::vector<index_model>& models) const {
     std::vector<std::string> names;

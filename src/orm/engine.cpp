@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 namespace morm {
 
 asio::awaitable<engine> engine::create(std::string uri, engine_options opts) {
@@ -34,7 +36,22 @@ asio::awaitable<void> engine::create_all() const {
             co_await state_->db.run_command(cmd);
         }
         auto indexes = m->indexes();
-        if (!indexes.empty()) co_await state_->db.collection(name).create_indexes(indexes);
+        if (indexes.empty()) continue;
+        auto coll = state_->db.collection(name);
+        if (exists) {
+            // Only the missing ones: fewer commands on every start, and FerretDB 1.24 drops
+            // the connection (server panic) on createIndexes of indexes that already exist.
+            auto current = co_await coll.list_indexes();
+            std::vector<std::string> have;
+            for (const auto& ix : current)
+                if (auto n = ix.find("name"); n && BSON_ITER_HOLDS_UTF8(&*n)) have.emplace_back(bson_iter_utf8(&*n, nullptr));
+            std::erase_if(indexes, [&](const index_model& im) {
+                const std::string n = im.options.name.empty() ? index_name_for(im.keys) : im.options.name;
+                return std::find(have.begin(), have.end(), n) != have.end();
+            });
+            if (indexes.empty()) continue;
+        }
+        co_await coll.create_indexes(indexes);
     }
 }
 

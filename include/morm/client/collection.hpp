@@ -59,6 +59,9 @@ struct bulk_write_options {
     std::optional<write_concern> wc;
 };
 
+/// The name MongoDB gives an index on `keys` when none is set: "a_1_b_-1", "t_text".
+std::string index_name_for(const bson::document& keys);
+
 class collection {
 public:
     collection() = default;

@@ -78,7 +78,8 @@ public:
     }
 
     /// Creates every registered model's collection (if missing), its declared indexes and,
-    /// with engine_options::create_validators, its JSON-schema validator.
+    /// with engine_options::create_validators, its JSON-schema validator. Idempotent: indexes
+    /// that already exist (by name) are not sent again.
     asio::awaitable<void> create_all() const;
     /// Drops every registered model's collection (for tests).
     asio::awaitable<void> drop_all() const;
