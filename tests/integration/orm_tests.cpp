@@ -658,6 +658,7 @@ TEST_CASE("partial failure: 10,000 adds with one duplicate _id", "[orm][integrat
         } catch (const morm::commit_error& e) {
             const auto& r = e.result();
             CHECK(r.inserted == n - 1);
+            CHECK(r.round_trips == 1);
             REQUIRE(r.failures.size() == 1);
             const auto& f = r.failures[0];
             CHECK(f.id == "5000");
