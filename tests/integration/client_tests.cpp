@@ -889,7 +889,10 @@ TEST_CASE("write concern options are sent", "[client][integration]") {
         auto opts = recording(events);
         auto [cl, c] = co_await fresh("wc", opts);
         insert_options io;
-        io.wc = write_concern{std::int32_t{1}, true, {}};
+        write_concern wc;
+        wc.w = std::int32_t{1};
+        wc.journal = true;
+        io.wc = wc;
         auto d = J(R"({"x": 1})");
         events->clear();
         co_await c.insert_one(d, io);
