@@ -256,10 +256,12 @@ private:
                     pending[*rules_.corrupt_at - c->reply_bytes] = rules_.corrupt_value;
                 if (n > 0) {
                     c->reply_frames.feed(pending.data(), n, [&](std::size_t len) { reply_sizes_.push_back(len); });
+                    // Count before writing: the client may see the bytes (and the test re-arm,
+                    // resetting the counter) before this coroutine resumes.
+                    c->reply_bytes += n;
                     auto [we, wn] =
                         co_await fp_asio::async_write(c->client, fp_asio::buffer(pending.data(), n), nothrow);
                     if (we) break;
-                    c->reply_bytes += n;
                     pending.erase(pending.begin(), pending.begin() + static_cast<std::ptrdiff_t>(n));
                 }
                 if (cut) break;
