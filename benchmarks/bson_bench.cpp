@@ -5,8 +5,11 @@
 // Implementations, same bytes, interleaved per iteration:
 //   morm     codec::encode_into (model -> bson_t) / codec::decode (bytes -> fresh model)
 //   libbson  hand-rolled: bson_append_* over a pre-parsed value tree (what hand-written
-//            appends compile to) / a bson_iter walk that reads every value (the spec's
-//            "iterate"; it materialises nothing, so it is a lower bound of real decoding)
+//            appends compile to) / a hand-written bson_iter decoder into the same struct
+//            (fresh `T out{}` each operation, like morm): it expects fields in declaration
+//            order (key compared with memcmp, typed getter, std::string::assign) and falls back
+//            to bson_iter_find when the order differs. The member list is unrolled at compile
+//            time from the model's declaration, so it is what the hand-written code compiles to.
 //   memcpy   copying the encoded bytes: the ceiling for both directions
 // Usage: bson_bench [--smoke] [--iterations N] [--scale F] [--data DIR]
 #include "bench_util.hpp"
@@ -98,6 +101,112 @@ std::size_t walk(bson_iter_t& it) {
     return acc;
 }
 
+
+// ---- hand-written libbson decoder ------------------------------------------------------
+// What one writes by hand against libbson: walk the elements in the expected order, check the
+// key and the type, copy with the typed getter. Not a morm code path: only the member list
+// comes from the model declaration.
+template <class V>
+bool hand_value(bson_iter_t* it, V& v);
+
+template <class T>
+bool hand_struct(bson_iter_t* it, T& out) {
+    bson_iter_t child;
+    if (!bson_iter_recurse(it, &child)) return false;
+    return [&]<std::size_t... I>(std::index_sequence<I...>) {
+        auto one = [&](const auto& d) {
+            bson_iter_t probe = child;
+            if (bson_iter_next(&child) && bson_iter_key_len(&child) == d.name.size() &&
+                std::memcmp(bson_iter_key(&child), d.name.data(), d.name.size()) == 0)
+                return hand_value(&child, out.*d.member);
+            // out of order or absent: search from the start
+            bson_iter_t again;
+            if (!bson_iter_recurse(it, &again)) return false;
+            child = probe;
+            return !bson_iter_find_w_len(&again, d.name.data(), static_cast<int>(d.name.size())) || hand_value(&again, out.*d.member);  // absent: keep default
+        };
+        return (one(codec::struct_traits<T>::template field<I>()) && ...);
+    }(std::make_index_sequence<codec::struct_traits<T>::size>{});
+}
+
+template <class V>
+bool hand_value(bson_iter_t* it, V& v) {
+    if constexpr (std::is_same_v<V, std::string>) {
+        if (!BSON_ITER_HOLDS_UTF8(it)) return false;
+        std::uint32_t len;
+        const char* s = bson_iter_utf8(it, &len);
+        v.assign(s, len);
+    } else if constexpr (std::is_same_v<V, bool>) {
+        if (!BSON_ITER_HOLDS_BOOL(it)) return false;
+        v = bson_iter_bool(it);
+    } else if constexpr (std::is_same_v<V, std::int32_t>) {
+        if (!BSON_ITER_HOLDS_INT32(it)) return false;
+        v = bson_iter_int32(it);
+    } else if constexpr (std::is_same_v<V, std::int64_t>) {
+        if (BSON_ITER_HOLDS_INT64(it)) v = bson_iter_int64(it);
+        else if (BSON_ITER_HOLDS_INT32(it)) v = bson_iter_int32(it);
+        else return false;
+    } else if constexpr (std::is_same_v<V, double>) {
+        if (BSON_ITER_HOLDS_DOUBLE(it)) v = bson_iter_double(it);
+        else if (BSON_ITER_HOLDS_INT32(it)) v = bson_iter_int32(it);
+        else return false;
+    } else if constexpr (std::is_same_v<V, morm::bson::object_id>) {
+        if (!BSON_ITER_HOLDS_OID(it)) return false;
+        v = morm::bson::object_id(*bson_iter_oid(it));
+    } else if constexpr (std::is_same_v<V, document>) {
+        if (!BSON_ITER_HOLDS_DOCUMENT(it)) return false;
+        std::uint32_t len;
+        const std::uint8_t* data;
+        bson_iter_document(it, &len, &data);
+        v.assign(morm::bson::document_view(data, len));
+    } else if constexpr (morm::codec::detail::is_optional<V>::value) {
+        if (BSON_ITER_HOLDS_NULL(it)) {
+            v.reset();
+            return true;
+        }
+        if (!v) v.emplace();
+        return hand_value(it, *v);
+    } else if constexpr (morm::codec::detail::is_vector<V>::value) {
+        if (!BSON_ITER_HOLDS_ARRAY(it)) return false;
+        bson_iter_t child;
+        if (!bson_iter_recurse(it, &child)) return false;
+        v.clear();
+        while (bson_iter_next(&child))
+            if (!hand_value(&child, v.emplace_back())) return false;
+    } else if constexpr (codec::structure<V>) {
+        if (!BSON_ITER_HOLDS_DOCUMENT(it)) return false;
+        return hand_struct(it, v);
+    } else {
+        static_assert(sizeof(V) == 0, "hand decoder: add this type");
+    }
+    return true;
+}
+
+template <class T>
+bool hand_decode(const document& src, T& out) {
+    // hand_struct recurses from a document element; start from a wrapper iterator over the root.
+    bson_iter_t root;
+    if (!bson_iter_init_from_data(&root, src.data(), src.size())) return false;
+    return [&]<std::size_t... I>(std::index_sequence<I...>) {
+        bson_iter_t cur = root;
+        auto one = [&](const auto& d) {
+            bson_iter_t probe = cur;
+            if (bson_iter_next(&cur) && bson_iter_key_len(&cur) == d.name.size() &&
+                std::memcmp(bson_iter_key(&cur), d.name.data(), d.name.size()) == 0)
+                return hand_value(&cur, out.*d.member);
+            cur = probe;
+            bson_iter_t again = root;
+            return !bson_iter_find_w_len(&again, d.name.data(), static_cast<int>(d.name.size())) || hand_value(&again, out.*d.member);  // absent: keep default
+        };
+        return (one(codec::struct_traits<T>::template field<I>()) && ...);
+    }(std::make_index_sequence<codec::struct_traits<T>::size>{});
+}
+
+template <class T>
+constexpr bool hand_decodable() {
+    return !std::is_same_v<T, bench_models::full_bson> && !std::is_same_v<T, sm::driver_large_doc>;
+}
+
 // ---- one document's tasks --------------------------------------------------------------
 struct doc_tasks {
     std::string name;  ///< task prefix, e.g. "flat" or "driver tweet"
@@ -107,6 +216,7 @@ struct doc_tasks {
     std::vector<node> tree;
     std::vector<bench::series> series;  // morm/libbson/memcpy x encode/decode
     std::function<std::size_t()> morm_encode, morm_decode;
+    std::function<std::size_t()> hand_decode;  ///< empty: the bson_iter walk (full, large_doc)
 };
 
 template <class T>
@@ -153,6 +263,24 @@ std::unique_ptr<doc_tasks> make_tasks(const bench::args& a, std::string name, co
         }
         return acc;
     };
+    if constexpr (hand_decodable<T>()) {
+        T check{};
+        if (!hand_decode(t->src, check)) throw std::runtime_error(file + ": hand decoder fails");
+        document a = codec::encode(check);
+        if (!(a == again)) throw std::runtime_error(file + ": hand decoder and morm disagree");
+        t->hand_decode = [src, ops] {
+            std::size_t acc = 0;
+            for (int i = 0; i < ops; ++i) {
+                T out{};
+                if (!hand_decode(*src, out)) throw std::runtime_error("hand decode failed");
+                acc += reinterpret_cast<std::uintptr_t>(&out) & 1;
+            }
+            return acc;
+        };
+    } else {
+        std::string n = "libbson decode is a bson_iter walk that materialises nothing (lower bound)";
+        t->note += t->note.empty() ? n : "; " + n;
+    }
     const double mb = static_cast<double>(t->src.size()) * ops / 1e6;
     for (const char* op : {"encode", "decode"})
         for (const char* impl : {"morm", "libbson", "memcpy"}) {
@@ -196,6 +324,10 @@ void run_iteration(doc_tasks& t) {
     // decode
     t.series[3].add_seconds(bench::time_s([&] { g_sink = t.morm_decode(); }));
     t.series[4].add_seconds(bench::time_s([&] {
+        if (t.hand_decode) {
+            g_sink = t.hand_decode();
+            return;
+        }
         std::size_t acc = 0;
         for (int i = 0; i < ops; ++i) {
             bson_iter_t it;
