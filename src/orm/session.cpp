@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <deque>
 #include <map>
 
 namespace morm {
@@ -20,85 +21,128 @@ struct session::entry {
     std::shared_ptr<void> obj;
     const detail::model_ops* ops = nullptr;
     state st = state::pending_insert;
-    bson::document snapshot;  // last known server state (persistent objects)
     bool has_snapshot = false;
     bool maybe_written = false;  // an earlier write's outcome was unknown (connection died)
-    std::uint64_t seq = 0;
-    std::string key;
+    bool dead = false;           // expunged/deleted: storage awaiting compaction
+    std::string snapshot;        // BSON bytes of the last known server state
+    std::string key;             // identity key: the BSON encoding of the _id value
 };
 
 using session_entry = session::entry;
 
-namespace {
-std::string map_key(const detail::model_ops& ops, const std::string& idkey) {
-    std::string k;
-    k.reserve(ops.collection.size() + 1 + idkey.size());
-    k.append(ops.collection);
-    k.push_back('\0');
-    k.append(idkey);
-    return k;
-}
+/// Identity map of one model: _id key -> entry. Entries live in `impl::entries` in
+/// staging order, so commit needs no sort; the maps hold pointers into that deque.
+struct session::store {
+    const detail::model_ops* ops = nullptr;
+    std::unordered_map<std::string, entry*> by_id;
+};
 
-}  // namespace
+struct session::impl {
+    std::deque<entry> entries;
+    std::size_t dead = 0;
+    std::vector<std::unique_ptr<store>> stores;
 
-session::session(const engine& e, session_options opts) : engine_(e), opts_(opts) {
+    store& store_for(const detail::model_ops& ops, engine& eng) {
+        for (auto& st : stores)
+            if (st->ops == &ops) return *st;
+        eng.state()->register_ops(ops);  // once per session and model, not per object
+        stores.push_back(std::make_unique<store>());
+        stores.back()->ops = &ops;
+        return *stores.back();
+    }
+    store* find_store(const detail::model_ops& ops) const {
+        for (auto& st : stores)
+            if (st->ops == &ops) return st.get();
+        return nullptr;
+    }
+    entry& emplace(store& st, std::shared_ptr<void> obj, entry::state state, std::string key) {
+        entry& e = entries.emplace_back();
+        e.obj = std::move(obj);
+        e.ops = st.ops;
+        e.st = state;
+        e.key = std::move(key);
+        st.by_id.emplace(e.key, &e);
+        return e;
+    }
+    /// Forgets an entry; its storage is reclaimed by compact().
+    void kill(entry& e) {
+        if (e.dead) return;
+        if (auto* st = find_store(*e.ops)) {
+            auto it = st->by_id.find(e.key);
+            if (it != st->by_id.end() && it->second == &e) st->by_id.erase(it);
+        }
+        e.dead = true;
+        e.obj.reset();
+        std::string().swap(e.snapshot);
+        std::string().swap(e.key);
+        ++dead;
+    }
+    /// Drops dead entries once they outnumber live ones, so write-only sessions
+    /// (keep_committed = false) stay flat in memory across commits.
+    void compact() {
+        if (dead < 1024 || dead * 2 < entries.size()) return;
+        std::deque<entry> live;
+        for (auto& e : entries)
+            if (!e.dead) live.push_back(std::move(e));
+        entries.swap(live);
+        dead = 0;
+        for (auto& st : stores) st->by_id.clear();
+        for (auto& e : entries)
+            if (auto* st = find_store(*e.ops)) st->by_id.emplace(e.key, &e);
+    }
+};
+
+session::session(const engine& e, session_options opts)
+    : engine_(e), opts_(opts), impl_(std::make_unique<impl>()) {
     if (!engine_.state()) throw error(errc::invalid_argument, "session needs a connected engine");
 }
 session::~session() = default;
 session::session(session&&) noexcept = default;
 
+std::size_t session::size() const noexcept { return impl_->entries.size() - impl_->dead; }
+
 std::shared_ptr<void> session::lookup(const detail::model_ops& ops, const std::string& idkey) const {
-    auto it = map_.find(map_key(ops, idkey));
-    if (it == map_.end() || it->second->st == entry::state::pending_delete) return nullptr;
+    auto* st = impl_->find_store(ops);
+    if (!st) return nullptr;
+    auto it = st->by_id.find(idkey);
+    if (it == st->by_id.end() || it->second->st == entry::state::pending_delete) return nullptr;
     return it->second->obj;
 }
 
 session::entry* session::find_entry(const detail::model_ops& ops, const void* obj) {
-    auto it = map_.find(map_key(ops, ops.id_key(obj)));
-    if (it != map_.end() && it->second->obj.get() == obj) return it->second.get();
+    if (auto* st = impl_->find_store(ops)) {
+        auto it = st->by_id.find(ops.id_key(obj));
+        if (it != st->by_id.end() && it->second->obj.get() == obj) return it->second;
+    }
     // Not under its current id: a pending object whose id was changed after add().
-    for (auto& [k, e] : map_)
-        if (e->obj.get() == obj) return e.get();
+    for (auto& e : impl_->entries)
+        if (!e.dead && e.obj.get() == obj) return &e;
     return nullptr;
 }
 
 void session::stage_add(const detail::model_ops& ops, std::shared_ptr<void> obj) {
-    engine_.state()->register_ops(ops);
+    auto& st = impl_->store_for(ops, engine_);
     ops.ensure_id(obj.get());
-    auto key = map_key(ops, ops.id_key(obj.get()));
-    auto it = map_.find(key);
-    if (it != map_.end()) {
+    auto key = ops.id_key(obj.get());
+    if (auto it = st.by_id.find(key); it != st.by_id.end()) {
         if (it->second->obj == obj) return;  // already managed
         throw error(errc::invalid_argument,
                     fmt::format("another object with _id {} is already in the session for '{}'",
                                 ops.id_json(obj.get()), ops.collection));
     }
-    auto e = std::make_unique<entry>();
-    e->obj = std::move(obj);
-    e->ops = &ops;
-    e->st = entry::state::pending_insert;
-    e->seq = ++seq_;
-    e->key = key;
-    map_.emplace(std::move(key), std::move(e));
+    impl_->emplace(st, std::move(obj), entry::state::pending_insert, std::move(key));
 }
 
 std::shared_ptr<void> session::stage_merge(const detail::model_ops& ops, std::shared_ptr<void> obj) {
-    engine_.state()->register_ops(ops);
+    auto& st = impl_->store_for(ops, engine_);
     ops.ensure_id(obj.get());
-    auto key = map_key(ops, ops.id_key(obj.get()));
-    auto it = map_.find(key);
-    if (it != map_.end()) {
+    auto key = ops.id_key(obj.get());
+    if (auto it = st.by_id.find(key); it != st.by_id.end()) {
         auto& e = *it->second;
         if (e.st == entry::state::pending_delete) e.st = e.has_snapshot ? entry::state::persistent : entry::state::pending_merge;
         return e.obj;  // the caller copies the new state onto it; tracking does the rest
     }
-    auto e = std::make_unique<entry>();
-    e->obj = obj;
-    e->ops = &ops;
-    e->st = entry::state::pending_merge;
-    e->seq = ++seq_;
-    e->key = key;
-    map_.emplace(std::move(key), std::move(e));
+    impl_->emplace(st, obj, entry::state::pending_merge, std::move(key));
     return obj;
 }
 
@@ -107,55 +151,65 @@ void session::stage_remove(const detail::model_ops& ops, const void* obj) {
     if (!e) throw error(errc::invalid_argument, fmt::format("remove(): the object with _id {} is not in the session",
                                                             ops.id_json(obj)));
     if (e->st == entry::state::pending_insert && !e->maybe_written) {
-        map_.erase(e->key);
+        impl_->kill(*e);
         return;
     }
     e->st = entry::state::pending_delete;
 }
 
 bool session::rekey(entry* e) {
-    auto key = map_key(*e->ops, e->ops->id_key(e->obj.get()));
+    auto key = e->ops->id_key(e->obj.get());
     if (key == e->key) return true;
-    if (map_.count(key)) return false;
-    auto node = map_.extract(e->key);
-    node.key() = key;
+    auto& st = impl_->store_for(*e->ops, engine_);
+    if (st.by_id.count(key)) return false;
+    if (auto it = st.by_id.find(e->key); it != st.by_id.end() && it->second == e) st.by_id.erase(it);
     e->key = std::move(key);
-    map_.insert(std::move(node));
+    st.by_id.emplace(e->key, e);
     return true;
 }
 
 void session::expunge_impl(const detail::model_ops& ops, const void* obj) {
-    if (auto* e = find_entry(ops, obj)) map_.erase(e->key);
+    if (auto* e = find_entry(ops, obj)) {
+        impl_->kill(*e);
+        impl_->compact();
+    }
 }
 
-void session::expunge_all() { map_.clear(); }
+void session::expunge_all() {
+    impl_->entries.clear();
+    impl_->dead = 0;
+    for (auto& st : impl_->stores) st->by_id.clear();
+}
 
 void session::rollback() {
-    for (auto it = map_.begin(); it != map_.end();) {
-        auto& e = *it->second;
+    for (auto& e : impl_->entries) {
+        if (e.dead) continue;
         if (!e.has_snapshot) {  // never on the server as far as we know
-            it = map_.erase(it);
+            impl_->kill(e);
             continue;
         }
-        // Restore the last known server state.
-        e.ops->decode(e.snapshot.data(), e.snapshot.size(), e.obj.get(), nullptr);
+        // Restore the last known server state (and its identity key).
+        e.ops->decode(reinterpret_cast<const std::uint8_t*>(e.snapshot.data()), e.snapshot.size(), e.obj.get(),
+                      nullptr);
         e.st = entry::state::persistent;
-        ++it;
+        rekey(&e);
     }
+    impl_->compact();
 }
 
 bool session::dirty() const {
     bson_t scratch;
     bson_init(&scratch);
     bool d = false;
-    for (auto& [k, e] : map_) {
-        if (e->st != entry::state::persistent) {
+    for (auto& e : impl_->entries) {
+        if (e.dead) continue;
+        if (e.st != entry::state::persistent) {
             d = true;
             break;
         }
         bson_reinit(&scratch);
-        e->ops->encode(e->obj.get(), &scratch, nullptr);
-        if (scratch.len != e->snapshot.size() || std::memcmp(bson_get_data(&scratch), e->snapshot.data(), scratch.len) != 0) {
+        e.ops->encode(e.obj.get(), &scratch, nullptr);
+        if (scratch.len != e.snapshot.size() || std::memcmp(bson_get_data(&scratch), e.snapshot.data(), scratch.len) != 0) {
             d = true;
             break;
         }
@@ -165,7 +219,7 @@ bool session::dirty() const {
 }
 
 std::shared_ptr<void> session::track_loaded(const detail::model_ops& ops, bson::document_view doc) {
-    engine_.state()->register_ops(ops);
+    auto& st = impl_->store_for(ops, engine_);
     bson_iter_t it;
     if (!doc.init_iter(it) || !bson_iter_find(&it, "_id"))
         throw error(errc::decode_error, fmt::format("document from '{}' has no _id", ops.collection));
@@ -178,26 +232,20 @@ std::shared_ptr<void> session::track_loaded(const detail::model_ops& ops, bson::
         idkey.assign(reinterpret_cast<const char*>(bson_get_data(&tmp)) + 4, tmp.len - 5);
         bson_destroy(&tmp);
     }
-    auto key = map_key(ops, idkey);
-    if (auto f = map_.find(key); f != map_.end()) return f->second->obj;
+    if (auto f = st.by_id.find(idkey); f != st.by_id.end()) return f->second->obj;
     auto obj = ops.make();
     diagnostics diag;
     if (auto ec = ops.decode(doc.data(), doc.size(), obj.get(), &diag)) throw error(ec, diag);
-    auto e = std::make_unique<entry>();
-    e->obj = obj;
-    e->ops = &ops;
-    e->st = entry::state::persistent;
+    entry& e = impl_->emplace(st, obj, entry::state::persistent, std::move(idkey));
     // The snapshot is our own encoding of the object, so that an unchanged object
     // compares equal byte for byte (the stored document may order or type fields
     // differently, e.g. written by another driver).
     bson_t snap;
     bson_init(&snap);
     ops.encode(obj.get(), &snap, nullptr);
-    e->snapshot = bson::document::adopt(snap);
-    e->has_snapshot = true;
-    e->seq = ++seq_;
-    e->key = key;
-    map_.emplace(std::move(key), std::move(e));
+    e.snapshot.assign(reinterpret_cast<const char*>(bson_get_data(&snap)), snap.len);
+    bson_destroy(&snap);
+    e.has_snapshot = true;
     return obj;
 }
 
@@ -228,7 +276,8 @@ asio::awaitable<void> session::refresh_impl(const detail::model_ops& ops, void* 
     bson_t snap;
     bson_init(&snap);
     ops.encode(obj, &snap, nullptr);
-    e->snapshot = bson::document::adopt(snap);
+    e->snapshot.assign(reinterpret_cast<const char*>(bson_get_data(&snap)), snap.len);
+    bson_destroy(&snap);
     e->has_snapshot = true;
     e->st = entry::state::persistent;
 }
@@ -260,8 +309,8 @@ struct work_item {
     work_kind kind;
     bool versioned = false;
     std::int64_t old_version = 0;
-    bson::document update;        // update: the $set/$unset document
-    bson::document new_snapshot;  // what the server holds once this write succeeds
+    std::size_t update = SIZE_MAX;  // update: index of its $set/$unset document in `updates`
+    std::string new_snapshot;       // what the server holds once this write succeeds
 };
 
 struct collection_plan {
@@ -275,12 +324,16 @@ asio::awaitable<commit_result> session::commit() {
     if (in_transaction_) throw error(errc::not_supported, "transactions are not supported");
 
     // 1. Plan: what each object needs, grouped per collection in first-touched order.
+    // Entries are kept in staging order: no sort needed.
     std::vector<entry*> entries;
-    entries.reserve(map_.size());
-    for (auto& [k, e] : map_) entries.push_back(e.get());
-    std::sort(entries.begin(), entries.end(), [](entry* a, entry* b) { return a->seq < b->seq; });
+    entries.reserve(size());
+    for (auto& e : impl_->entries)
+        if (!e.dead) entries.push_back(&e);
 
     std::vector<work_item> work;
+    work.reserve(entries.size());
+    std::vector<bson::document> updates;
+    const bool keep = opts_.keep_committed;
     std::vector<collection_plan> plans;
     auto plan_for = [&](std::string_view coll) -> collection_plan& {
         for (auto& p : plans)
@@ -359,8 +412,11 @@ asio::awaitable<commit_result> session::commit() {
                     bson_reinit(&scratch);
                     ops.encode(e->obj.get(), &scratch, nullptr);
                 }
-                build_update_diff(e->snapshot.get(), &scratch, w.update.get());
-                w.new_snapshot.assign(bson::document_view(bson_get_data(&scratch), scratch.len));
+                bson_t old;
+                bson_init_static(&old, reinterpret_cast<const std::uint8_t*>(e->snapshot.data()), e->snapshot.size());
+                w.update = updates.size();
+                build_update_diff(&old, &scratch, updates.emplace_back().get());
+                w.new_snapshot.assign(reinterpret_cast<const char*>(bson_get_data(&scratch)), scratch.len);
                 auto& p = plan_for(ops.collection);
                 (w.versioned ? p.vupdates : p.updates).push_back(work.size());
                 work.push_back(std::move(w));
@@ -396,15 +452,16 @@ asio::awaitable<commit_result> session::commit() {
         g.wc = wc;
         g.count = items.size();
         g.max_batch = one_each ? 1 : 0;
-        g.encode = [&work, &items](std::size_t i, bson_t* dst, diagnostics& d) -> error_code {
+        g.encode = [&work, &items, &updates, keep](std::size_t i, bson_t* dst, diagnostics& d) -> error_code {
             work_item& w = work[items[i]];
             const auto& ops = *w.e->ops;
             void* obj = w.e->obj.get();
             switch (w.kind) {
                 case work_kind::insert: {
                     if (auto ec = ops.encode(obj, dst, &d)) return ec;
-                    // Snapshot = exactly the bytes sent (the document is complete here).
-                    w.new_snapshot.assign(bson::document_view(bson_get_data(dst), dst->len));
+                    // Snapshot = exactly the bytes sent (the document is complete here);
+                    // write-only sessions do not track, so they skip the copy.
+                    if (keep) w.new_snapshot.assign(reinterpret_cast<const char*>(bson_get_data(dst)), dst->len);
                     return {};
                 }
                 case work_kind::merge: {
@@ -414,7 +471,7 @@ asio::awaitable<commit_result> session::commit() {
                     bson_append_document_end(dst, &q);
                     bson_append_document_begin(dst, "u", 1, &u);
                     if (auto ec = ops.encode(obj, &u, &d)) return ec;
-                    w.new_snapshot.assign(bson::document_view(bson_get_data(&u), u.len));
+                    if (keep) w.new_snapshot.assign(reinterpret_cast<const char*>(bson_get_data(&u)), u.len);
                     bson_append_document_end(dst, &u);
                     bson_append_bool(dst, "upsert", 6, true);
                     return {};
@@ -427,7 +484,7 @@ asio::awaitable<commit_result> session::commit() {
                         bson_append_int64(&q, ops.version_field.data(), static_cast<int>(ops.version_field.size()),
                                           w.old_version);
                     bson_append_document_end(dst, &q);
-                    bson_append_document(dst, "u", 1, w.update.get());
+                    bson_append_document(dst, "u", 1, updates[w.update].get());
                     return {};
                 }
                 case work_kind::remove: {
@@ -472,7 +529,6 @@ asio::awaitable<commit_result> session::commit() {
     result.round_trips = stats.writes;
 
     // 4. Per-object outcomes.
-    std::vector<std::string> erase_keys;
     for (std::size_t gi = 0; gi < groups.size(); ++gi) {
         auto& g = groups[gi];
         const auto& items = *group_items[gi];
@@ -482,7 +538,7 @@ asio::awaitable<commit_result> session::commit() {
             item_outcome& o = g.outcomes[i];
             bool ok = o.st == item_outcome::state::ok;
             errc err = o.error;
-            std::string message = o.message;
+            std::string message = std::move(o.message);
             if (!ok && o.st == item_outcome::state::failed && w.kind == work_kind::insert && e->maybe_written &&
                 o.code == 11000 && message.find("_id") != std::string::npos) {
                 // The earlier, unacknowledged attempt did write it: the client-side _id proves it.
@@ -502,8 +558,8 @@ asio::awaitable<commit_result> session::commit() {
                     case work_kind::update: ++result.updated; break;
                     case work_kind::remove: ++result.deleted; break;
                 }
-                if (w.kind == work_kind::remove || !opts_.keep_committed) {
-                    erase_keys.push_back(e->key);
+                if (w.kind == work_kind::remove || !keep) {
+                    impl_->kill(*e);
                 } else {
                     e->snapshot = std::move(w.new_snapshot);
                     e->has_snapshot = true;
@@ -530,7 +586,7 @@ asio::awaitable<commit_result> session::commit() {
             result.failures.push_back(std::move(f));
         }
     }
-    for (auto& k : erase_keys) map_.erase(k);
+    impl_->compact();
 
     if (ec || !result.failures.empty()) {
         diagnostics d;

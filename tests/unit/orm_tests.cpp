@@ -486,3 +486,21 @@ TEST_CASE("json_schema_validator: types, nesting, enums, required", "[orm-unit]"
     while (bson_iter_next(&sub)) addr_required.emplace_back(bson_iter_utf8(&sub, nullptr));
     CHECK(addr_required == std::vector<std::string>{"street", "city"});
 }
+
+TEST_CASE("identity keys built directly equal the BSON element bytes", "[orm-unit]") {
+    auto generic = [](auto v) {
+        bson_t tmp;
+        bson_init(&tmp);
+        morm::codec::encode_value(&tmp, "", v);
+        std::string k(reinterpret_cast<const char*>(bson_get_data(&tmp)) + 4, tmp.len - 5);
+        bson_destroy(&tmp);
+        return k;
+    };
+    auto oid = morm::bson::object_id::generate();
+    CHECK(morm::detail::value_key(oid) == generic(oid));
+    CHECK(morm::detail::value_key(std::string("user-42")) == generic(std::string("user-42")));
+    CHECK(morm::detail::value_key(std::string()) == generic(std::string()));
+    CHECK(morm::detail::value_key(std::int32_t{-7}) == generic(std::int32_t{-7}));
+    CHECK(morm::detail::value_key(std::int64_t{1} << 40) == generic(std::int64_t{1} << 40));
+    CHECK(morm::detail::value_key(2.5) == generic(2.5));
+}

@@ -13,6 +13,7 @@
 #include <morm/orm/expr.hpp>
 
 #include <chrono>
+#include <cstring>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -245,8 +246,31 @@ struct model_ops {
     bson::document (*schema)();
 };
 
+/// Identity-map key of an id value: the BSON element bytes after the (empty) key, i.e.
+/// type byte, NUL, value. The common id types are built directly (no temporary
+/// document); the result must equal what the generic path and session::track_loaded
+/// (which keys loaded documents from their stored _id element) produce.
 template <class V>
 std::string value_key(const V& v) {
+    if constexpr (std::is_same_v<V, bson::object_id>) {
+        std::string k(14, '\0');
+        k[0] = static_cast<char>(BSON_TYPE_OID);
+        std::memcpy(k.data() + 2, v.bytes().data(), 12);
+        return k;
+    } else if constexpr (std::is_same_v<V, std::string>) {
+        std::string k(2 + 4 + v.size() + 1, '\0');
+        k[0] = static_cast<char>(BSON_TYPE_UTF8);
+        const auto n = BSON_UINT32_TO_LE(static_cast<std::uint32_t>(v.size() + 1));
+        std::memcpy(k.data() + 2, &n, 4);
+        std::memcpy(k.data() + 6, v.data(), v.size());
+        return k;
+    } else if constexpr (std::is_same_v<V, std::int32_t> || std::is_same_v<V, std::int64_t>) {
+        std::string k(2 + sizeof(V), '\0');
+        k[0] = static_cast<char>(sizeof(V) == 4 ? BSON_TYPE_INT32 : BSON_TYPE_INT64);
+        auto u = static_cast<std::make_unsigned_t<V>>(v);
+        for (std::size_t i = 0; i < sizeof(V); ++i) k[2 + i] = static_cast<char>((u >> (8 * i)) & 0xFF);
+        return k;
+    }
     bson_t tmp;
     bson_init(&tmp);
     codec::encode_value(&tmp, "", v);

@@ -180,7 +180,7 @@ public:
     asio::awaitable<std::vector<T>> aggregate(const std::vector<bson::document>& pipeline);
 
     /// Objects held (tracked + staged).
-    std::size_t size() const noexcept { return map_.size(); }
+    std::size_t size() const noexcept;
     /// Anything staged or changed?
     bool dirty() const;
     const engine& get_engine() const noexcept { return engine_; }
@@ -205,8 +205,9 @@ private:
 
     engine engine_;
     session_options opts_;
-    std::unordered_map<std::string, std::unique_ptr<entry>> map_;
-    std::uint64_t seq_ = 0;
+    struct store;
+    struct impl;
+    std::unique_ptr<impl> impl_;
     bool in_transaction_ = false;
 };
 
