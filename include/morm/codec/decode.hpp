@@ -16,6 +16,7 @@
 #include <morm/codec/detail/common.hpp>
 
 #include <bitset>
+#include <cstring>
 #include <limits>
 
 namespace morm::codec {
@@ -37,16 +38,16 @@ template <class V>
 bool decode_value(const bson_iter_t& cit, V& v, error_context& ctx) {
     // libbson's getters take non-const iterators but do not move them.
     bson_iter_t* it = const_cast<bson_iter_t*>(&cit);
-    const bson_type_t t = bson_iter_type(it);
+    const bson_type_t t = iter_type(cit);
     if constexpr (std::is_same_v<V, std::string>) {
         if (t != BSON_TYPE_UTF8) return mismatch(cit, "string", ctx);
-        std::uint32_t len = 0;
-        const char* s = bson_iter_utf8(it, &len);
+        std::size_t len = 0;
+        const char* s = bson_iter_utf8_unsafe(it, &len);
         v.assign(s, len);
         return true;
     } else if constexpr (std::is_same_v<V, bool>) {
         if (t != BSON_TYPE_BOOL) return mismatch(cit, "bool", ctx);
-        v = bson_iter_bool(it);
+        v = bson_iter_bool_unsafe(it);
         return true;
     } else if constexpr (std::is_enum_v<V>) {
         if constexpr (has_enum_strings<V>) {
@@ -68,10 +69,10 @@ bool decode_value(const bson_iter_t& cit, V& v, error_context& ctx) {
         }
     } else if constexpr (integer<V>) {
         std::int64_t x;
-        if (t == BSON_TYPE_INT32) x = bson_iter_int32(it);
-        else if (t == BSON_TYPE_INT64 && !(sizeof(V) <= 4 && std::is_signed_v<V>)) x = bson_iter_int64(it);
+        if (t == BSON_TYPE_INT32) x = bson_iter_int32_unsafe(it);
+        else if (t == BSON_TYPE_INT64 && !(sizeof(V) <= 4 && std::is_signed_v<V>)) x = bson_iter_int64_unsafe(it);
         else if (t == BSON_TYPE_INT64) {
-            x = bson_iter_int64(it);
+            x = bson_iter_int64_unsafe(it);
             if (x < std::numeric_limits<V>::min() || x > std::numeric_limits<V>::max())
                 return ctx.fail(errc::decode_error,
                                 "expected " + std::string(expected_name<V>()) + ", got int64 " + std::to_string(x) +
@@ -86,8 +87,8 @@ bool decode_value(const bson_iter_t& cit, V& v, error_context& ctx) {
         v = static_cast<V>(x);
         return true;
     } else if constexpr (std::is_floating_point_v<V>) {
-        if (t == BSON_TYPE_DOUBLE) v = static_cast<V>(bson_iter_double(it));
-        else if (t == BSON_TYPE_INT32) v = static_cast<V>(bson_iter_int32(it));
+        if (t == BSON_TYPE_DOUBLE) v = static_cast<V>(bson_iter_double_unsafe(it));
+        else if (t == BSON_TYPE_INT32) v = static_cast<V>(bson_iter_int32_unsafe(it));
         else return mismatch(cit, "double", ctx);
         return true;
     } else if constexpr (is_optional<V>::value) {
@@ -135,7 +136,7 @@ bool decode_value(const bson_iter_t& cit, V& v, error_context& ctx) {
         return true;
     } else if constexpr (std::is_same_v<V, bson::object_id>) {
         if (t != BSON_TYPE_OID) return mismatch(cit, "objectId", ctx);
-        v = bson::object_id(*bson_iter_oid(it));
+        v = bson::object_id(*bson_iter_oid_unsafe(it));
         return true;
     } else if constexpr (std::is_same_v<V, bson::binary>) {
         if (t != BSON_TYPE_BINARY) return mismatch(cit, "binary", ctx);
@@ -215,6 +216,54 @@ bool handle_missing(typename D::class_type& out, const D& d, error_context& ctx)
     return ctx.push(d.name);
 }
 
+/// Index of the declared field stored as `k` (not the extra_fields member), or `n`.
+/// Compares lengths first: one integer compare rejects most names.
+template <structure T>
+std::size_t find_field(std::string_view k, std::size_t hint) noexcept {
+    using traits = struct_traits<T>;
+    constexpr std::size_t n = traits::size;
+    constexpr std::size_t extra = extra_fields_index<T>();
+    auto match = [&](std::size_t i) {
+        const auto& name = traits::names[i];
+        return i != extra && name.size() == k.size() && std::memcmp(name.data(), k.data(), k.size()) == 0;
+    };
+    for (std::size_t i = hint; i < n; ++i)
+        if (match(i)) return i;
+    for (std::size_t i = 0; i < hint && i < n; ++i)
+        if (match(i)) return i;
+    return n;
+}
+
+/// Outcome of the in-order pass of decode_fields.
+enum class fast_state { running, end, pending, failed };
+
+/// One step of the in-order pass: reads the next element and, if it is field I, decodes it
+/// with a direct (inlinable) call. Returns false to leave the pass.
+template <structure T, std::size_t I>
+bool decode_in_order(bson_iter_t& it, T& out, std::bitset<struct_traits<T>::size>& seen, fast_state& st,
+                     error_context& ctx) {
+    constexpr auto& d = struct_traits<T>::template field<I>();
+    if (!bson_iter_next(&it)) {
+        st = fast_state::end;
+        return false;
+    }
+    if constexpr (d.has(field_flags::extra_fields)) {
+        st = fast_state::pending;
+        return false;
+    } else {
+        if (iter_key_len(it) != d.name.size() || std::memcmp(iter_key(it), d.name.data(), d.name.size()) != 0) {
+            st = fast_state::pending;
+            return false;
+        }
+        if (!decode_value(it, out.*d.member, ctx)) {
+            st = fast_state::failed;
+            return ctx.push(d.name);
+        }
+        seen.set(I);
+        return true;
+    }
+}
+
 template <structure T>
 bool decode_fields(bson_iter_t& it, T& out, error_context& ctx) {
     using traits = struct_traits<T>;
@@ -224,34 +273,39 @@ bool decode_fields(bson_iter_t& it, T& out, error_context& ctx) {
     if constexpr (extra < n) (out.*traits::template field<(extra < n ? extra : 0)>().member).clear();
 
     std::bitset<n> seen;
-    std::size_t hint = 0;  // fields usually arrive in declaration order: try the next one first
-    while (bson_iter_next(&it)) {
-        const char* key = bson_iter_key(&it);
-        const std::string_view k(key, bson_iter_key_len(&it));
-        std::size_t idx = n;
-        if (hint < n && traits::names[hint] == k && hint != extra) idx = hint;
-        else
-            for (std::size_t i = 0; i < n; ++i)
-                if (traits::names[i] == k && i != extra) {
-                    idx = i;
-                    break;
+    // Documents written by morm (and most others) hold the fields in declaration order: take
+    // them one by one with no lookup until the first element that is not the next field.
+    fast_state st = fast_state::running;
+    [&]<std::size_t... I>(std::index_sequence<I...>) {
+        (decode_in_order<T, I>(it, out, seen, st, ctx) && ...);
+    }(std::make_index_sequence<n>{});
+    if (st == fast_state::failed) return false;
+
+    if (st != fast_state::end) {
+        std::size_t hint = 0;  // after a reordering, still try the next declared field first
+        bool pending = st == fast_state::pending;
+        while (pending || bson_iter_next(&it)) {
+            pending = false;
+            const char* key = iter_key(it);
+            const std::string_view k(key, iter_key_len(it));
+            const std::size_t idx = find_field<T>(k, hint);
+            if (idx == n) {
+                if constexpr (extra < n) {
+                    auto& doc = out.*traits::template field<(extra < n ? extra : 0)>().member;
+                    if (!bson_append_iter(doc.get(), key, static_cast<int>(k.size()), &it))
+                        return ctx.fail(errc::decode_error, "cannot collect extra field");
+                    continue;
+                } else if constexpr (traits::strict) {
+                    ctx.fail(errc::decode_error, "unknown field");
+                    return ctx.push(k);
+                } else {
+                    continue;
                 }
-        if (idx == n) {
-            if constexpr (extra < n) {
-                auto& doc = out.*traits::template field<(extra < n ? extra : 0)>().member;
-                if (!bson_append_iter(doc.get(), key, static_cast<int>(k.size()), &it))
-                    return ctx.fail(errc::decode_error, "cannot collect extra field");
-                continue;
-            } else if constexpr (traits::strict) {
-                ctx.fail(errc::decode_error, "unknown field");
-                return ctx.push(k);
-            } else {
-                continue;
             }
+            hint = idx + 1;
+            if (!decoders[idx](it, out, ctx)) return ctx.push(traits::names[idx]);
+            seen.set(idx);
         }
-        hint = idx + 1;
-        if (!decoders[idx](it, out, ctx)) return ctx.push(traits::names[idx]);
-        seen.set(idx);
     }
     if (it.err_off) return ctx.fail(errc::decode_error, "corrupt BSON");
     if (seen.all()) return true;

@@ -93,6 +93,13 @@ constexpr std::string_view expected_name() noexcept {
     else return "value";
 }
 
+// Inline element accessors. bson_iter_next has already bounds-checked the element it stops
+// at, so the header-inline *_unsafe getters are safe after it; libbson's exported getters
+// repeat the checks behind a call that cannot be inlined.
+inline const char* iter_key(const bson_iter_t& it) noexcept { return bson_iter_key_unsafe(&it); }
+inline std::size_t iter_key_len(const bson_iter_t& it) noexcept { return it.d1 - it.key - 1; }
+inline bson_type_t iter_type(const bson_iter_t& it) noexcept { return bson_iter_type_unsafe(&it); }
+
 /// Error state of one encode/decode call. Costs nothing until something fails: the reason is
 /// recorded at the failing element and the path is assembled while unwinding.
 struct error_context {
