@@ -123,14 +123,20 @@ session::entry* session::find_entry(const detail::model_ops& ops, const void* ob
 void session::stage_add(const detail::model_ops& ops, std::shared_ptr<void> obj) {
     auto& st = impl_->store_for(ops, engine_);
     ops.ensure_id(obj.get());
-    auto key = ops.id_key(obj.get());
-    if (auto it = st.by_id.find(key); it != st.by_id.end()) {
+    // One hash lookup: reserve the slot, then fill it.
+    auto [it, inserted] = st.by_id.try_emplace(ops.id_key(obj.get()), nullptr);
+    if (!inserted) {
         if (it->second->obj == obj) return;  // already managed
         throw error(errc::invalid_argument,
                     fmt::format("another object with _id {} is already in the session for '{}'",
                                 ops.id_json(obj.get()), ops.collection));
     }
-    impl_->emplace(st, std::move(obj), entry::state::pending_insert, std::move(key));
+    entry& e = impl_->entries.emplace_back();
+    e.obj = std::move(obj);
+    e.ops = &ops;
+    e.st = entry::state::pending_insert;
+    e.key = it->first;
+    it->second = &e;
 }
 
 std::shared_ptr<void> session::stage_merge(const detail::model_ops& ops, std::shared_ptr<void> obj) {
@@ -529,6 +535,7 @@ asio::awaitable<commit_result> session::commit() {
     result.round_trips = stats.writes;
 
     // 4. Per-object outcomes.
+    std::vector<entry*> done;  // deleted, or written by a write-only session: forget them
     for (std::size_t gi = 0; gi < groups.size(); ++gi) {
         auto& g = groups[gi];
         const auto& items = *group_items[gi];
@@ -559,7 +566,7 @@ asio::awaitable<commit_result> session::commit() {
                     case work_kind::remove: ++result.deleted; break;
                 }
                 if (w.kind == work_kind::remove || !keep) {
-                    impl_->kill(*e);
+                    done.push_back(e);
                 } else {
                     e->snapshot = std::move(w.new_snapshot);
                     e->has_snapshot = true;
@@ -586,7 +593,12 @@ asio::awaitable<commit_result> session::commit() {
             result.failures.push_back(std::move(f));
         }
     }
-    impl_->compact();
+    if (done.size() == size()) {
+        expunge_all();  // the usual write-only commit: everything went, no per-entry erase
+    } else {
+        for (auto* e : done) impl_->kill(*e);
+        impl_->compact();
+    }
 
     if (ec || !result.failures.empty()) {
         diagnostics d;
