@@ -33,14 +33,34 @@ bool is_empty_value(const V& v) noexcept {
 
 inline bool append_failed(error_context& ctx) { return ctx.fail(errc::encode_error, "append failed (buffer cannot grow)"); }
 
+/// True if `s` is ASCII without NUL (8 bytes a step), which is valid UTF-8; false means "not
+/// sure": run the full validator. bson_utf8_validate decodes byte by byte.
+inline bool ascii_no_nul(const char* s, std::size_t n) noexcept {
+    constexpr std::uint64_t lo = 0x0101010101010101ull, hi = 0x8080808080808080ull;
+    std::size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        std::uint64_t w;
+        std::memcpy(&w, s + i, 8);
+        if (((w | ((w - lo) & ~w)) & hi) != 0) return false;  // a byte >= 0x80, or a zero byte
+    }
+    for (; i < n; ++i) {
+        const auto c = static_cast<unsigned char>(s[i]);
+        if (c == 0 || c >= 0x80) return false;
+    }
+    return true;
+}
+
+inline bool valid_utf8(const char* s, std::size_t n) noexcept {
+    return ascii_no_nul(s, n) || bson_utf8_validate(s, n, false);
+}
+
 inline bool check_utf8(const char* s, std::size_t n, error_context& ctx) {
-    if (!bson_utf8_validate(s, n, false)) return ctx.fail(errc::encode_error, "invalid UTF-8 in string");
+    if (!valid_utf8(s, n)) return ctx.fail(errc::encode_error, "invalid UTF-8 in string");
     return true;
 }
 
 inline bool check_map_key(std::string_view k, error_context& ctx) {
-    if (!bson_utf8_validate(k.data(), k.size(), false))
-        return ctx.fail(errc::encode_error, "invalid UTF-8 in key");
+    if (!valid_utf8(k.data(), k.size())) return ctx.fail(errc::encode_error, "invalid UTF-8 in key");
     if (!k.empty() && k.front() == '$')
         return ctx.fail(errc::encode_error, "key '" + std::string(k) + "' starts with '$'");
     if (k.find('.') != std::string_view::npos)
