@@ -326,8 +326,21 @@ struct collection_plan {
 }  // namespace
 
 asio::awaitable<commit_result> session::commit() {
+    error_code ec;
+    diagnostics diag;
+    auto r = co_await commit(ec, diag);
+    if (ec) throw commit_error(ec, std::move(diag), std::move(r));
+    co_return r;
+}
+
+asio::awaitable<commit_result> session::commit(error_code& out_ec, diagnostics& out_diag) {
     commit_result result;
-    if (in_transaction_) throw error(errc::not_supported, "transactions are not supported");
+    out_ec.clear();
+    if (in_transaction_) {
+        out_ec = make_error_code(errc::not_supported);
+        out_diag.message = "transactions are not supported";
+        co_return result;
+    }
 
     // 1. Plan: what each object needs, grouped per collection in first-touched order.
     // Entries are kept in staging order: no sort needed.
@@ -436,10 +449,10 @@ asio::awaitable<commit_result> session::commit() {
             diagnostics d;
             d.message = fmt::format("{} object(s) could not be written: {}", result.failures.size(),
                                     result.failures.front().message);
-            const auto code = make_error_code(result.failures.front().error);
-            throw commit_error(code, d, std::move(result));
+            out_ec = make_error_code(result.failures.front().error);
+            out_diag = std::move(d);
         }
-        co_return result;  // nothing changed: nothing is sent
+        co_return result;  // nothing (else) changed: nothing is sent
     }
 
     // 2. Write groups: per collection inserts, then updates/upserts, then deletes.
@@ -527,7 +540,23 @@ asio::awaitable<commit_result> session::commit() {
         if (ec) {
             for (auto& w : work)
                 if (w.versioned && w.kind == work_kind::update) *w.e->ops->version(w.e->obj.get()) = w.old_version;
-            throw error(ec, diag);
+            for (auto& w : work) {
+                object_outcome f;
+                f.collection = std::string(w.e->ops->collection);
+                f.id = w.e->ops->id_json(w.e->obj.get());
+                f.op = w.kind == work_kind::insert  ? object_outcome::operation::insert
+                       : w.kind == work_kind::merge ? object_outcome::operation::upsert
+                       : w.kind == work_kind::update ? object_outcome::operation::update
+                                                     : object_outcome::operation::remove;
+                f.state = item_outcome::state::pending;
+                f.error = ec == errc::pool_closed || ec == errc::pool_timeout ? errc(ec.value()) : errc::network;
+                f.message = "not sent: " + diag.message;
+                f.object = w.e->obj;
+                result.failures.push_back(std::move(f));
+            }
+            out_ec = ec;
+            out_diag = std::move(diag);
+            co_return result;  // nothing was sent: everything stays pending
         }
         co_await run_write_pipeline(*conn, groups, engine_.client().state()->op_timeout, ec, diag, &stats);
     }
@@ -619,8 +648,8 @@ asio::awaitable<commit_result> session::commit() {
                                     f.op == object_outcome::operation::insert ? "insert of" : "write of", f.id,
                                     f.collection, f.message);
         }
-        error_code code = ec ? ec : make_error_code(result.failures.front().error);
-        throw commit_error(code, std::move(d), std::move(result));
+        out_ec = ec ? ec : make_error_code(result.failures.front().error);
+        out_diag = std::move(d);
     }
     co_return result;
 }

@@ -167,6 +167,9 @@ public:
     /// commit_error (with the per-object result) if some objects were not written, or
     /// morm::error if nothing could be sent at all (e.g. no connection).
     asio::awaitable<commit_result> commit();
+    /// Non-throwing form for hot loops: failures set `ec`/`diag` (same codes and messages
+    /// as commit_error) and the result still lists every object that was not written.
+    asio::awaitable<commit_result> commit(error_code& ec, diagnostics& diag);
 
     /// Multi-document transaction: the next commit() runs inside it. Needs a replica set
     /// or sharded cluster; standalone servers (and FerretDB) give errc::not_supported.

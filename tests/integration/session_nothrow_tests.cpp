@@ -1,0 +1,65 @@
+// The non-throwing commit: failures come back as error_code + diagnostics + the same
+// per-object result; nothing is lost when the engine cannot even reach the server.
+#include "common/test_server.hpp"
+
+#include <morm/morm.hpp>
+
+#include <catch2/catch.hpp>
+
+namespace asio = boost::asio;
+
+namespace nothrow_it {
+struct Item {
+    std::string id;
+    std::string label;
+};
+MORM_MODEL(Item, "items", (id, "_id"), label);
+}  // namespace nothrow_it
+
+using nothrow_it::Item;
+
+TEST_CASE("commit(ec, diag) reports per-object failures without throwing", "[orm][integration]") {
+    morm_test::run([]() -> asio::awaitable<void> {
+        std::string uri = morm_test::server_uri() + morm_test::unique_db("nothrow");
+        auto engine = co_await morm::create_engine(uri);
+        {
+            morm::session first{engine};
+            first.add(Item{"dup", "already there"});
+            co_await first.commit();
+        }
+        morm::session s{engine};
+        s.add(Item{"a", "one"});
+        s.add(Item{"dup", "clash"});
+        s.add(Item{"b", "two"});
+        morm::error_code ec;
+        morm::diagnostics diag;
+        auto r = co_await s.commit(ec, diag);
+        CHECK(ec == morm::errc::write_error);
+        CHECK(diag.server_code == 11000);
+        CHECK(r.inserted == 2);
+        REQUIRE(r.failures.size() == 1);
+        CHECK(r.failures[0].id == "\"dup\"");
+        CHECK(r.failures[0].code == 11000);
+        // The rejected object stays pending: fix it and commit again, only it is sent.
+        auto pending = std::static_pointer_cast<Item>(r.failures[0].object);
+        pending->id = "c";
+        auto r2 = co_await s.commit(ec, diag);
+        CHECK_FALSE(ec);
+        CHECK(r2.inserted == 1);
+        CHECK(r2.frames == 1);
+        auto count = co_await engine.collection<Item>().count_documents();
+        CHECK(count == 4);
+
+        // A disposed engine: nothing can be sent, every staged object is reported as
+        // not sent, and it stays in the session.
+        s.add(Item{"d", "late"});
+        co_await engine.database().drop();
+        co_await engine.dispose();
+        auto r3 = co_await s.commit(ec, diag);
+        CHECK(ec == morm::errc::pool_closed);
+        REQUIRE(r3.failures.size() == 1);
+        CHECK(r3.failures[0].state == morm::item_outcome::state::pending);
+        CHECK(r3.failures[0].message.find("not sent") != std::string::npos);
+        CHECK(s.dirty());
+    });
+}
