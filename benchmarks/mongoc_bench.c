@@ -287,9 +287,18 @@ static int load_all(mongoc_collection_t* coll, void* out, size_t stride, int n, 
     return k;
 }
 
-/* Bulk of update_one({_id}, {$set: {path: value}}) for each loaded document. */
+/* Bulk of update_one({_id}, {$set: {path: value}}) for each loaded document, in bulks of 50:
+ * FerretDB 1.24 never answers an update command of 100 or more statements (every peer does the same). */
+static void bulk_set1(mongoc_collection_t* coll, const bson_oid_t* ids, size_t stride, int n, const char* path,
+                      const char* value);
 static void bulk_set(mongoc_collection_t* coll, const bson_oid_t* ids, size_t stride, int n, const char* path,
                      const char* value) {
+    for (int off = 0; off < n; off += 50)
+        bulk_set1(coll, (const bson_oid_t*)((const char*)ids + stride * (size_t)off), stride, n - off < 50 ? n - off : 50,
+                  path, value);
+}
+static void bulk_set1(mongoc_collection_t* coll, const bson_oid_t* ids, size_t stride, int n, const char* path,
+                      const char* value) {
     bson_error_t err;
     mongoc_bulk_operation_t* bulk = mongoc_collection_create_bulk_operation_with_opts(coll, NULL);
     for (int j = 0; j < n; ++j) {
@@ -453,11 +462,12 @@ static int odm(const char* uri_s, const char* data) {
         for (int j = 0; j < k; ++j) nested_free(&loaded[j]);
         free(loaded);
 
+        const int n_finds = n_nested < 50 ? n_nested : 50; /* FerretDB (SQLite) scans for these filters */
         const char* paths[2] = {"embedded_str_doc_1.field1", "embedded_str_doc_array.field1"};
         const char* tasks[2] = {"nested: find by nested field", "nested: find by array element"};
         for (int p = 0; p < 2; ++p) {
             t0 = now_s();
-            for (int j = 0; j < n_nested; ++j) {
+            for (int j = 0; j < n_finds; ++j) {
                 bson_t f;
                 bson_init(&f);
                 bson_append_utf8(&f, paths[p], -1, keys[j], 8);
@@ -466,7 +476,8 @@ static int odm(const char* uri_s, const char* data) {
                 nested_free(&out);
                 bson_destroy(&f);
             }
-            report("odm", tasks[p], bytes * (double)n_nested / 1e6, now_s() - t0, n_nested, 10000, "");
+            report("odm", tasks[p], bytes * (double)n_finds / 1e6, now_s() - t0, n_finds, 10000,
+                   "finds capped at 50: FerretDB scans");
         }
         free(keys);
         nested_free(&tmpl);

@@ -28,6 +28,9 @@ namespace {
 // Spec counts; large documents (about 2.4 MB of BSON each) are scaled down on purpose.
 constexpr int spec_small = 10000, spec_large = 10000, spec_nested = 10000;
 constexpr double update_bytes = 13;  // the ODM spec scores an update by the ~13 B it changes
+// FerretDB 1.24 (SQLite) never answers an update command of 100 or more statements, so every
+// implementation sends updates in batches of 50 (morm: one commit per 50 changed objects).
+constexpr std::size_t update_chunk = 50;
 
 template <class T>
 T load_model(const bench::args& a, const char* rel) {
@@ -91,11 +94,17 @@ asio::awaitable<void> update_task(const reporter& r, const morm::engine& eng, co
     morm::session s{eng};
     auto objs = co_await s.query<T>().all();  // loaded (and tracked) before the clock starts
     auto t0 = bench::clock::now();
-    for (auto& o : objs) mutate(*o);
-    auto res = co_await s.commit();
+    std::size_t updated = 0;
+    for (std::size_t i = 0; i < objs.size(); ++i) {
+        mutate(*objs[i]);
+        if ((i + 1) % update_chunk == 0 || i + 1 == objs.size()) {
+            auto res = co_await s.commit();
+            updated += res.updated;
+        }
+    }
     double secs = since(t0);
-    if (res.updated != objs.size())
-        throw std::runtime_error(std::string(task) + ": updated " + std::to_string(res.updated) + " of " +
+    if (updated != objs.size())
+        throw std::runtime_error(std::string(task) + ": updated " + std::to_string(updated) + " of " +
                                  std::to_string(objs.size()));
     r.report(task, update_bytes * objs.size() / 1e6, secs, std::move(note));
 }
@@ -158,6 +167,9 @@ asio::awaitable<void> run(bench::args a) {
             objs[i].embedded_str_doc_array.at(0).field1 = key8(i);
         }
         auto note = count_note(a, n_nested, spec_nested);
+        // FerretDB (SQLite) scans the collection for these filters: capped at 50 finds.
+        const int n_nested_finds = std::min(n_nested, 50);
+        auto find_note = count_note(a, n_nested_finds, spec_nested, "finds capped at 50: FerretDB scans");
         co_await create_task(r, eng, "nested: create", objs, bytes, note);
         co_await update_task<sm::odm_nested_doc>(
             r, eng, "nested: update nested field",
@@ -165,25 +177,25 @@ asio::awaitable<void> run(bench::args a) {
         {
             morm::session s{eng};
             auto t0 = bench::clock::now();
-            for (int i = 0; i < n_nested; ++i) {
+            for (int i = 0; i < n_nested_finds; ++i) {
                 auto f = morm::field(&sm::odm_nested_doc::embedded_str_doc_1, &sm::odm_embedded_str_doc::field1) ==
                          key8(i);
                 auto p = co_await s.query<sm::odm_nested_doc>().filter(f).first();
                 if (!p) throw std::runtime_error("find by nested field: missing document");
             }
-            r.report("nested: find by nested field", bytes * n_nested / 1e6, since(t0), note);
+            r.report("nested: find by nested field", bytes * n_nested_finds / 1e6, since(t0), find_note);
         }
         {
             morm::session s{eng};
             auto t0 = bench::clock::now();
-            for (int i = 0; i < n_nested; ++i) {
+            for (int i = 0; i < n_nested_finds; ++i) {
                 document f;
                 auto k = key8(i);
                 bson_append_utf8(f.get(), "embedded_str_doc_array.field1", -1, k.data(), static_cast<int>(k.size()));
                 auto p = co_await s.query<sm::odm_nested_doc>().filter(f).first();
                 if (!p) throw std::runtime_error("find by array element: missing document");
             }
-            r.report("nested: find by array element", bytes * n_nested / 1e6, since(t0), note);
+            r.report("nested: find by array element", bytes * n_nested_finds / 1e6, since(t0), find_note);
         }
     }
     co_await eng.drop_all();

@@ -76,8 +76,10 @@ async function createUpdate(Model, docs, size, task, mutate, extra) {
   const loaded = await Model.find({});
   t0 = now();
   for (const d of loaded) mutate(d);
-  const res = await Model.bulkSave(loaded);
-  if (res.modifiedCount !== loaded.length) throw new Error(`${task}: modified ${res.modifiedCount} of ${loaded.length}`);
+  // FerretDB 1.24 never answers an update command of >= 100 statements: batches of 50, as every peer.
+  let modified = 0;
+  for (let k = 0; k < loaded.length; k += 50) modified += (await Model.bulkSave(loaded.slice(k, k + 50))).modifiedCount;
+  if (modified !== loaded.length) throw new Error(`${task}: modified ${modified} of ${loaded.length}`);
   report(task === 'nested' ? 'nested: update nested field' : `${task}: update`, UPDATE_BYTES * n / 1e6, now() - t0, n, extra);
   return loaded.map((d) => d._id);
 }
@@ -124,8 +126,10 @@ async function main() {
   for (const [task, p] of [['nested: find by nested field', 'embedded_str_doc_1.field1'],
                            ['nested: find by array element', 'embedded_str_doc_array.field1']]) {
     t0 = now();
-    for (let i = 0; i < nNested; ++i) if (!(await Nested.findOne({ [p]: key8(i) }))) throw new Error(task + ': missing');
-    report(task, nestedSize * nNested / 1e6, now() - t0, nNested);
+    // FerretDB (SQLite) scans for these filters: capped at 50 finds, as every peer.
+    const nFinds = Math.min(nNested, 50);
+    for (let i = 0; i < nFinds; ++i) if (!(await Nested.findOne({ [p]: key8(i) }))) throw new Error(task + ': missing');
+    report(task, nestedSize * nFinds / 1e6, now() - t0, nFinds, 'finds capped at 50: FerretDB scans');
   }
   await conn.connection.db.dropDatabase();
   await mongoose.disconnect();

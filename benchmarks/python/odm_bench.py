@@ -21,6 +21,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_DATA = os.path.normpath(os.path.join(HERE, "..", "..", "..", "shared", "benchmarks", "data"))
 SPEC = 10000
 UPDATE_BYTES = 13  # the ODM spec scores an update by the ~13 B it changes
+# FerretDB 1.24 never answers an update command of 100 or more statements: every
+# implementation sends updates in batches of 50.
+UPDATE_CHUNK = 50
+FIND_NOTE = "finds capped at 50: FerretDB scans"
 
 
 class Runner:
@@ -71,6 +75,7 @@ def run_pymongo(args):
     db = client["bench_odm_pymongo"]
     client.drop_database(db.name)
     n_small, n_large, n_nested = r.count(SPEC, 20), r.count(10, 2), r.count(SPEC, 20)
+    n_finds = min(n_nested, 50)  # FerretDB (SQLite) scans for the nested filters
 
     def create_update(coll, tmpl, n, task, path, extra="", docs=None):
         size = len(bson.encode(tmpl))
@@ -86,8 +91,10 @@ def run_pymongo(args):
         loaded = list(coll.find({}))
         t0 = time.perf_counter()
         ops = [UpdateOne({"_id": d["_id"]}, {"$set": {path: "UPDATEDx"}}) for d in loaded]
-        res = coll.bulk_write(ops)
-        assert res.modified_count == len(loaded), res.bulk_api_result
+        modified = 0
+        for k in range(0, len(ops), UPDATE_CHUNK):
+            modified += coll.bulk_write(ops[k:k + UPDATE_CHUNK]).modified_count
+        assert modified == len(loaded), modified
         r.report(f"{task}: update" if task != "nested" else "nested: update nested field",
                  UPDATE_BYTES * len(loaded) / 1e6, time.perf_counter() - t0, n, extra)
         return [d["_id"] for d in loaded], size
@@ -111,9 +118,9 @@ def run_pymongo(args):
     for task, path in (("nested: find by nested field", "embedded_str_doc_1.field1"),
                        ("nested: find by array element", "embedded_str_doc_array.field1")):
         t0 = time.perf_counter()
-        for i in range(n_nested):
+        for i in range(n_finds):
             assert coll.find_one({path: key8(i)}) is not None
-        r.report(task, size * n_nested / 1e6, time.perf_counter() - t0, n_nested)
+        r.report(task, size * n_finds / 1e6, time.perf_counter() - t0, n_finds, FIND_NOTE)
     client.drop_database(db.name)
 
 
@@ -126,6 +133,7 @@ def run_mongoengine(args):
     from mongoengine.connection import get_db
     get_db().client.drop_database("bench_odm_mongoengine")
     n_small, n_large, n_nested = r.count(SPEC, 20), r.count(10, 2), r.count(SPEC, 20)
+    n_finds = min(n_nested, 50)  # FerretDB (SQLite) scans for the nested filters
     meta = lambda coll: {"collection": coll, "auto_create_index": False}
 
     def fields_for(doc, embedded=None):
@@ -197,13 +205,13 @@ def run_mongoengine(args):
     _, size = create_update(Nested, lambda i: build_nested(docs[i]), n_nested, "nested",
                             lambda o: setattr(o.embedded_str_doc_2, "field1", "UPDATEDx"), nested)
     t0 = time.perf_counter()
-    for i in range(n_nested):
+    for i in range(n_finds):
         assert Nested.objects(embedded_str_doc_1__field1=key8(i)).first() is not None
-    r.report("nested: find by nested field", size * n_nested / 1e6, time.perf_counter() - t0, n_nested)
+    r.report("nested: find by nested field", size * n_finds / 1e6, time.perf_counter() - t0, n_finds, FIND_NOTE)
     t0 = time.perf_counter()
-    for i in range(n_nested):
+    for i in range(n_finds):
         assert Nested.objects(embedded_str_doc_array__field1=key8(i)).first() is not None
-    r.report("nested: find by array element", size * n_nested / 1e6, time.perf_counter() - t0, n_nested)
+    r.report("nested: find by array element", size * n_finds / 1e6, time.perf_counter() - t0, n_finds, FIND_NOTE)
     get_db().client.drop_database("bench_odm_mongoengine")
     me.disconnect()
 

@@ -3,7 +3,7 @@
 # on stderr), like every benchmarks/suites/*.sh that benchmarks/run.sh runs.
 #   benchmarks/suites/odm_suites.sh URI [--smoke]
 # Environment: MORM_BENCH_BUILD (build dir, default build-release), MORM_BENCH_ITERATIONS
-# (default 5), MORM_BENCH_SCALE (operations relative to the spec's 10,000, default 0.2),
+# (default 3), MORM_BENCH_SCALE (operations relative to the spec's 10,000, default 0.02),
 # MORM_BENCH_SMOKE=1 (tiny counts, one iteration).
 # Each ODM/import implementation runs once per iteration, in a rotating order, so that noise
 # and server warm-up hit all of them alike; run.sh takes the median of the iterations.
@@ -13,8 +13,8 @@ root=$(cd "$here/.." && pwd)
 uri=${1:?usage: odm_suites.sh URI [--smoke]}
 [[ ${2:-} == --smoke ]] && export MORM_BENCH_SMOKE=1
 build=${MORM_BENCH_BUILD:-$root/build-release}
-iterations=${MORM_BENCH_ITERATIONS:-5}
-scale=${MORM_BENCH_SCALE:-0.2}
+iterations=${MORM_BENCH_ITERATIONS:-3}
+scale=${MORM_BENCH_SCALE:-0.02}
 data=${MORM_BENCH_DATA:-$(cd "$root/../shared/benchmarks/data" && pwd)}
 common=(--scale "$scale")
 if [[ ${MORM_BENCH_SMOKE:-0} == 1 ]]; then iterations=1; common=(--smoke); fi
