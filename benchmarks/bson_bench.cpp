@@ -4,6 +4,8 @@
 //
 // Implementations, same bytes, interleaved per iteration:
 //   morm     codec::encode_into (model -> bson_t) / codec::decode (bytes -> fresh model)
+//   morm.raw codec::encode_raw (model -> bytes appended to a reused wire::frame_buffer, as on
+//            the write path; no libbson): encode only
 //   libbson  hand-rolled: bson_append_* over a pre-parsed value tree (what hand-written
 //            appends compile to) / a hand-written bson_iter decoder into the same struct
 //            (fresh `T out{}` each operation, like morm): it expects fields in declaration
@@ -18,6 +20,8 @@
 
 #include <morm/codec/decode.hpp>
 #include <morm/codec/encode.hpp>
+#include <morm/codec/encode_raw.hpp>
+#include <morm/wire/frame_buffer.hpp>
 
 #include <cstring>
 #include <memory>
@@ -215,7 +219,7 @@ struct doc_tasks {
     document src;
     std::vector<node> tree;
     std::vector<bench::series> series;  // morm/libbson/memcpy x encode/decode
-    std::function<std::size_t()> morm_encode, morm_decode;
+    std::function<std::size_t()> morm_encode, morm_decode, morm_raw_encode;
     std::function<std::size_t()> hand_decode;  ///< empty: the bson_iter walk (full, large_doc)
 };
 
@@ -242,6 +246,12 @@ std::unique_ptr<doc_tasks> make_tasks(const bench::args& a, std::string name, co
                         std::to_string(t->src.size()) + " B";
         t->note += t->note.empty() ? n : "; " + n;
     }
+    {
+        morm::wire::frame_buffer raw;
+        if (codec::encode_raw(raw, *obj, &diag)) throw std::runtime_error(file + ": encode_raw: " + diag.message);
+        if (raw.size() != again.size() || std::memcmp(raw.data(), again.data(), raw.size()) != 0)
+            throw std::runtime_error(file + ": encode_raw and encode_into disagree");
+    }
     const document* src = &t->src;
     t->morm_encode = [obj, ops] {
         std::size_t acc = 0;
@@ -251,6 +261,15 @@ std::unique_ptr<doc_tasks> make_tasks(const bench::args& a, std::string name, co
             if (codec::encode_into(&b, *obj)) throw std::runtime_error("encode failed");
             acc += b.len;
             bson_destroy(&b);
+        }
+        return acc;
+    };
+    t->morm_raw_encode = [obj, ops, buf = std::make_shared<morm::wire::frame_buffer>()] {
+        std::size_t acc = 0;
+        for (int i = 0; i < ops; ++i) {
+            buf->clear();
+            if (codec::encode_raw(*buf, *obj)) throw std::runtime_error("encode_raw failed");
+            acc += buf->size();
         }
         return acc;
     };
@@ -293,6 +312,14 @@ std::unique_ptr<doc_tasks> make_tasks(const bench::args& a, std::string name, co
             s.note = t->note;
             t->series.push_back(std::move(s));
         }
+    bench::series raw;  // series[6]
+    raw.suite = "bson";
+    raw.task = t->name + " encode";
+    raw.impl = "morm.raw";
+    raw.unit = "MB/s";
+    raw.amount = mb;
+    raw.note = t->note;
+    t->series.push_back(std::move(raw));
     return t;
 }
 
@@ -301,6 +328,7 @@ void run_iteration(doc_tasks& t) {
     std::vector<std::uint8_t> buf(t.src.size());
     // encode
     t.series[0].add_seconds(bench::time_s([&] { g_sink = t.morm_encode(); }));
+    t.series[6].add_seconds(bench::time_s([&] { g_sink = t.morm_raw_encode(); }));
     t.series[1].add_seconds(bench::time_s([&] {
         std::size_t acc = 0;
         for (int i = 0; i < ops; ++i) {

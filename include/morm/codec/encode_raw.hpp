@@ -311,7 +311,26 @@ bool raw_value(raw_writer<B>& w, const K& k, const V& v, error_context& ctx) {
         w.bytes(v.data(), v.size());
         return true;
     } else if constexpr (std::is_same_v<V, bson::value>) {
-        // Rare: let libbson lay out whatever type the value holds, then copy the element.
+        const bson_value_t& bv = v.get();
+        switch (bv.value_type) {  // the common scalars directly, as bson_append_value lays them out
+        case BSON_TYPE_INT32: return raw_value(w, k, bv.value.v_int32, ctx);
+        case BSON_TYPE_INT64: return raw_value(w, k, bv.value.v_int64, ctx);
+        case BSON_TYPE_DOUBLE: return raw_value(w, k, bv.value.v_double, ctx);
+        case BSON_TYPE_BOOL: return raw_value(w, k, bv.value.v_bool, ctx);
+        case BSON_TYPE_NULL:
+            w.ensure(1 + k.wsize());
+            w.header(BSON_TYPE_NULL, k);
+            return true;
+        case BSON_TYPE_DATE_TIME:
+            w.ensure(1 + k.wsize() + 8);
+            w.header(BSON_TYPE_DATE_TIME, k);
+            w.i64(bv.value.v_datetime);
+            return true;
+        case BSON_TYPE_UTF8:  // not validated, like bson_append_value
+            return raw_string(w, k, bv.value.v_utf8.str, bv.value.v_utf8.len);
+        default: break;
+        }
+        // Other types: let libbson lay out the element, then copy it.
         bson_t tmp;
         bson_init(&tmp);
         if (!bson_append_value(&tmp, k.view().data(), static_cast<int>(k.size()), &v.get())) {
