@@ -181,6 +181,26 @@ asio::awaitable<bulk_write_result> collection::bulk_write(const std::vector<writ
         auto& g = groups[gi];
         const auto& idx = index_of[gi];
         g.count = idx.size();
+        if (g.kind == write_kind::insert) {
+            // Inserts are copied byte for byte into the frame; a generated _id goes first.
+            g.encode_raw = [&models, &generated, &idx](std::size_t i, wire::frame_buffer& out,
+                                                       diagnostics&) -> error_code {
+                const auto& doc = std::get<insert_one_model>(models[idx[i]]).document;
+                const auto& oid = generated[idx[i]];
+                if (!oid) {
+                    out.append(doc.data(), doc.size());
+                    return {};
+                }
+                static constexpr std::uint8_t id_element[] = {0x07, '_', 'i', 'd', 0};
+                const std::size_t start = out.size();
+                out.reserve(start + doc.size() + sizeof id_element + 12);
+                out.append_int32_le(static_cast<std::int32_t>(doc.size() + sizeof id_element + 12));
+                out.append(id_element, sizeof id_element);
+                out.append(oid->bytes().data(), 12);
+                out.append(doc.data() + 4, doc.size() - 4);  // elements and the trailing NUL
+                return {};
+            };
+        }
         g.encode = [&models, &generated, &idx](std::size_t i, bson_t* dst, diagnostics& d) -> error_code {
             const auto& m = models[idx[i]];
             if (auto* ins = std::get_if<insert_one_model>(&m)) {

@@ -45,7 +45,7 @@ void begin_frame_body(wire::op_msg_writer& w, const write_group& g) {
     if (g.wc) g.wc->append_to(body);
     bson_append_utf8(body, "$db", 3, g.db.data(), static_cast<int>(g.db.size()));
     w.end_body();
-    w.begin_sequence(sequence_name(g.kind));
+    w.begin_sequence(sequence_name(g.kind), static_cast<bool>(g.encode_raw));
 }
 
 /// Encodes items [next, count) of group `gi` into frames appended to `buf` (at most
@@ -64,7 +64,35 @@ std::size_t encode_group(net::connection& conn, write_group& g, std::size_t gi, 
         frame_plan fp{gi, conn.next_request_id(), {}, {}};
         wire::op_msg_writer w(buf, fp.request_id);
         begin_frame_body(w, g);
-        while (next < g.count && fp.items.size() < max_batch) {
+        while (g.encode_raw && next < g.count && fp.items.size() < max_batch) {
+            // Raw path: the document goes straight into the frame buffer.
+            const std::size_t start = buf.size();
+            diagnostics d;
+            error_code e = g.encode_raw(next, buf, d);
+            const std::size_t len = buf.size() - start;
+            if (e || len > max_doc) {
+                buf.resize(start);
+                auto& o = g.outcomes[next];
+                o.st = item_outcome::state::failed;
+                if (e) {
+                    o.error = e == errc::document_too_large ? errc::document_too_large : errc::encode_error;
+                    o.message = std::move(d.message);
+                } else {
+                    o.error = errc::document_too_large;
+                    o.message = fmt::format("document of {} bytes exceeds maxBsonObjectSize {}; it was not sent", len,
+                                            sd.max_bson_object_size);
+                }
+                ++next;
+                continue;
+            }
+            if (w.size() > max_msg && !fp.items.empty()) {
+                buf.resize(start);  // goes first into the next frame
+                break;
+            }
+            fp.items.push_back(static_cast<std::uint32_t>(next));
+            ++next;
+        }
+        while (!g.encode_raw && next < g.count && fp.items.size() < max_batch) {
             bson_t* doc = w.begin_document();
             diagnostics d;
             error_code e = g.encode(next, doc, d);

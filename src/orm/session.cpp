@@ -471,6 +471,16 @@ asio::awaitable<commit_result> session::commit(error_code& out_ec, diagnostics& 
         g.wc = wc;
         g.count = items.size();
         g.max_batch = one_each ? 1 : 0;
+        if (k == write_kind::insert) {
+            g.encode_raw = [&work, &items, keep](std::size_t i, wire::frame_buffer& out, diagnostics& d) -> error_code {
+                work_item& w = work[items[i]];
+                const std::size_t start = out.size();
+                if (auto ec = w.e->ops->encode_raw(w.e->obj.get(), out, &d)) return ec;
+                // Snapshot = exactly the bytes sent; write-only sessions skip the copy.
+                if (keep) w.new_snapshot.assign(reinterpret_cast<const char*>(out.data() + start), out.size() - start);
+                return {};
+            };
+        }
         g.encode = [&work, &items, &updates, keep](std::size_t i, bson_t* dst, diagnostics& d) -> error_code {
             work_item& w = work[items[i]];
             const auto& ops = *w.e->ops;

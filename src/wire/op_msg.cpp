@@ -99,13 +99,13 @@ void op_msg_writer::end_body() {
     close_writer();
 }
 
-void op_msg_writer::begin_sequence(std::string_view identifier) {
+void op_msg_writer::begin_sequence(std::string_view identifier, bool raw) {
     buf_.push_back(1);
     seq_start_ = buf_.size();
     buf_.append_int32_le(0);
     buf_.append(identifier.data(), identifier.size());
     buf_.push_back(0);
-    open_writer();
+    if (!raw) open_writer();
 }
 
 bson_t* op_msg_writer::begin_document() {

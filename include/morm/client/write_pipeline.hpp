@@ -63,6 +63,10 @@ struct write_group {
     /// Appends item `i`'s document (insert: the document; update: {q,u,upsert,multi,...};
     /// delete: {q,limit}) to `dst`. Return an error to fail only that item.
     std::function<error_code(std::size_t i, struct _bson_t* dst, diagnostics& diag)> encode;
+    /// Optional faster path: appends item `i` as a complete BSON document straight to the
+    /// frame buffer (e.g. with codec::encode_raw), restoring its size on error. Used
+    /// instead of `encode` when set.
+    std::function<error_code(std::size_t i, wire::frame_buffer& out, diagnostics& diag)> encode_raw;
 
     // Results, filled by run_write_pipeline.
     std::vector<item_outcome> outcomes;  ///< one per item

@@ -9,8 +9,10 @@
 #include <morm/client/options.hpp>
 #include <morm/codec/decode.hpp>
 #include <morm/codec/encode.hpp>
+#include <morm/codec/encode_raw.hpp>
 #include <morm/codec/model.hpp>
 #include <morm/orm/expr.hpp>
+#include <morm/wire/frame_buffer.hpp>
 
 #include <chrono>
 #include <cstring>
@@ -230,6 +232,8 @@ struct model_ops {
     std::string_view collection;
     const std::type_info* type;
     error_code (*encode)(const void* obj, bson_t* dst, diagnostics* diag);
+    /// Appends the object as a complete document straight to a frame buffer (hot path).
+    error_code (*encode_raw)(const void* obj, wire::frame_buffer& out, diagnostics* diag);
     error_code (*decode)(const std::uint8_t* data, std::size_t len, void* obj, diagnostics* diag);
     /// Appends the object's id under `key`.
     void (*append_id)(const void* obj, bson_t* dst, std::string_view key);
@@ -290,6 +294,9 @@ const model_ops& ops_for() {
         o.type = &typeid(T);
         o.encode = [](const void* p, bson_t* dst, diagnostics* d) {
             return codec::encode_into(dst, *static_cast<const T*>(p), d);
+        };
+        o.encode_raw = [](const void* p, wire::frame_buffer& out, diagnostics* d) {
+            return codec::encode_raw(out, *static_cast<const T*>(p), d);
         };
         o.decode = [](const std::uint8_t* data, std::size_t len, void* p, diagnostics* d) {
             return codec::decode(data, len, *static_cast<T*>(p), d);

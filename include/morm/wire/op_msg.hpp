@@ -72,7 +72,12 @@ public:
     bson_t* begin_body();
     void end_body();
 
-    void begin_sequence(std::string_view identifier);
+    /// Opens a kind-1 section. With `raw`, documents are not built through libbson: the
+    /// caller appends complete BSON documents straight to buffer() (e.g. with
+    /// codec::encode_raw) and may truncate back to drop one.
+    void begin_sequence(std::string_view identifier, bool raw = false);
+    /// The frame's buffer, for raw sequences.
+    frame_buffer& buffer() noexcept { return buf_; }
     /// Opens the next document of the current sequence.
     bson_t* begin_document();
     /// Closes it and returns its length in bytes.
