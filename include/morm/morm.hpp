@@ -15,3 +15,4 @@
 #include <morm/orm/expr.hpp>
 #include <morm/orm/session.hpp>
 #include <morm/uri.hpp>
+#include <morm/async.hpp>
