@@ -272,6 +272,34 @@ asio::awaitable<bulk_write_result> collection::bulk_write(const std::vector<writ
     co_return r;
 }
 
+asio::awaitable<bulk_write_result> collection::single_write(const std::vector<write_model>& models,
+                                                             const std::optional<write_concern>& wc) const {
+    bulk_write_options bo;
+    bo.wc = wc;
+    try {
+        co_return co_await bulk_write(models, bo);
+    } catch (const bulk_write_exception& e) {
+        // One write: report its error as a plain server error, not as a bulk result.
+        if (e.result().errors.empty()) throw;
+        const auto& we = e.result().errors.front();
+        diagnostics d;
+        d.server_code = we.code;
+        d.code_name = we.code_name;
+        d.message = we.message;
+        throw error(make_error_code(we.kind), d);
+    }
+}
+
+namespace {
+update_result to_update_result(const bulk_write_result& r) {
+    update_result out;
+    out.matched_count = r.matched_count;
+    out.modified_count = r.modified_count;
+    if (!r.upserted_ids.empty()) out.upserted_id = r.upserted_ids.begin()->second;
+    return out;
+}
+}  // namespace
+
 asio::awaitable<update_result> collection::update_impl(const bson::document& filter, const bson::document* update,
                                                        const std::vector<bson::document>* pipeline, bool multi,
                                                        const update_options& opts) const {
@@ -284,25 +312,7 @@ asio::awaitable<update_result> collection::update_impl(const bson::document& fil
     } else {
         models.emplace_back(update_one_model{filter, *update, {}, opts.upsert});
     }
-    bulk_write_options bo;
-    bo.wc = opts.wc;
-    bulk_write_result r;
-    try {
-        r = co_await bulk_write(models, bo);
-    } catch (const bulk_write_exception& e) {
-        if (e.result().errors.empty()) throw;
-        const auto& we = e.result().errors.front();
-        diagnostics d;
-        d.server_code = we.code;
-        d.code_name = we.code_name;
-        d.message = we.message;
-        throw error(make_error_code(we.kind), d);
-    }
-    update_result out;
-    out.matched_count = r.matched_count;
-    out.modified_count = r.modified_count;
-    if (!r.upserted_ids.empty()) out.upserted_id = r.upserted_ids.begin()->second;
-    co_return out;
+    co_return to_update_result(co_await single_write(models, opts.wc));
 }
 
 asio::awaitable<update_result> collection::update_one(const bson::document& filter, const bson::document& update,
@@ -323,42 +333,20 @@ asio::awaitable<update_result> collection::replace_one(const bson::document& fil
                                                        const update_options& opts) const {
     std::vector<write_model> models;
     models.emplace_back(replace_one_model{filter, replacement, opts.upsert});
-    bulk_write_options bo;
-    bo.wc = opts.wc;
-    bulk_write_result r;
-    try {
-        r = co_await bulk_write(models, bo);
-    } catch (const bulk_write_exception& e) {
-        if (e.result().errors.empty()) throw;
-        const auto& we = e.result().errors.front();
-        diagnostics d;
-        d.server_code = we.code;
-        d.code_name = we.code_name;
-        d.message = we.message;
-        throw error(make_error_code(we.kind), d);
-    }
-    update_result out;
-    out.matched_count = r.matched_count;
-    out.modified_count = r.modified_count;
-    if (!r.upserted_ids.empty()) out.upserted_id = r.upserted_ids.begin()->second;
-    co_return out;
+    co_return to_update_result(co_await single_write(models, opts.wc));
 }
 
 asio::awaitable<delete_result> collection::delete_one(const bson::document& filter, const delete_options& opts) const {
     std::vector<write_model> models;
     models.emplace_back(delete_one_model{filter});
-    bulk_write_options bo;
-    bo.wc = opts.wc;
-    auto r = co_await bulk_write(models, bo);
+    auto r = co_await single_write(models, opts.wc);
     co_return delete_result{r.deleted_count};
 }
 
 asio::awaitable<delete_result> collection::delete_many(const bson::document& filter, const delete_options& opts) const {
     std::vector<write_model> models;
     models.emplace_back(delete_many_model{filter});
-    bulk_write_options bo;
-    bo.wc = opts.wc;
-    auto r = co_await bulk_write(models, bo);
+    auto r = co_await single_write(models, opts.wc);
     co_return delete_result{r.deleted_count};
 }
 

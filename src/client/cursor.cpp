@@ -7,6 +7,16 @@
 
 namespace morm {
 
+namespace {
+void append_kill_cursors(bson_t* b, const std::string& coll, std::int64_t id) {
+    bson_append_utf8(b, "killCursors", -1, coll.data(), static_cast<int>(coll.size()));
+    bson_t arr;
+    bson_append_array_begin(b, "cursors", -1, &arr);
+    bson_append_int64(&arr, "0", 1, id);
+    bson_append_array_end(b, &arr);
+}
+}  // namespace
+
 cursor::cursor(asio::any_io_executor ex, std::shared_ptr<detail::client_state> st, std::string db,
                std::string collection, std::int64_t id, bson::document first_batch, std::int32_t batch_size,
                std::int64_t limit)
@@ -66,13 +76,7 @@ void cursor::kill_in_background() noexcept {
                 diagnostics diag;
                 co_await st->command(
                     db,
-                    [&](bson_t* b) {
-                        bson_append_utf8(b, "killCursors", -1, coll.data(), static_cast<int>(coll.size()));
-                        bson_t arr;
-                        bson_append_array_begin(b, "cursors", -1, &arr);
-                        bson_append_int64(&arr, "0", 1, id);
-                        bson_append_array_end(b, &arr);
-                    },
+                    [&](bson_t* b) { append_kill_cursors(b, coll, id); },
                     nullptr, ec, diag);
             },
             asio::detached);
@@ -176,13 +180,7 @@ asio::awaitable<void> cursor::close() {
     diagnostics diag;
     co_await st_->command(
         db_,
-        [&](bson_t* b) {
-            bson_append_utf8(b, "killCursors", -1, coll_.data(), static_cast<int>(coll_.size()));
-            bson_t arr;
-            bson_append_array_begin(b, "cursors", -1, &arr);
-            bson_append_int64(&arr, "0", 1, id);
-            bson_append_array_end(b, &arr);
-        },
+        [&](bson_t* b) { append_kill_cursors(b, coll_, id); },
         nullptr, ec, diag);
 }
 

@@ -60,6 +60,19 @@ std::size_t encode_group(net::connection& conn, write_group& g, std::size_t gi, 
                                                   : static_cast<std::size_t>(sd.max_write_batch_size);
     auto& buf = conn.out_buffer();
     std::size_t made = 0;
+    // An item that is not sent: its encoder failed (`e`), or it is over the size limit.
+    auto reject = [&](std::size_t i, const error_code& e, diagnostics& d, std::size_t len) {
+        auto& o = g.outcomes[i];
+        o.st = item_outcome::state::failed;
+        if (e) {
+            o.error = e == errc::document_too_large ? errc::document_too_large : errc::encode_error;
+            o.message = std::move(d.message);
+        } else {
+            o.error = errc::document_too_large;
+            o.message = fmt::format("document of {} bytes exceeds maxBsonObjectSize {}; it was not sent", len,
+                                    sd.max_bson_object_size);
+        }
+    };
     while (next < g.count && (max_frames == 0 || made < max_frames)) {
         frame_plan fp{gi, conn.next_request_id(), {}, {}};
         wire::op_msg_writer w(buf, fp.request_id);
@@ -72,16 +85,7 @@ std::size_t encode_group(net::connection& conn, write_group& g, std::size_t gi, 
             const std::size_t len = buf.size() - start;
             if (e || len > max_doc) {
                 buf.resize(start);
-                auto& o = g.outcomes[next];
-                o.st = item_outcome::state::failed;
-                if (e) {
-                    o.error = e == errc::document_too_large ? errc::document_too_large : errc::encode_error;
-                    o.message = std::move(d.message);
-                } else {
-                    o.error = errc::document_too_large;
-                    o.message = fmt::format("document of {} bytes exceeds maxBsonObjectSize {}; it was not sent", len,
-                                            sd.max_bson_object_size);
-                }
+                reject(next, e, d, len);
                 ++next;
                 continue;
             }
@@ -96,23 +100,10 @@ std::size_t encode_group(net::connection& conn, write_group& g, std::size_t gi, 
             bson_t* doc = w.begin_document();
             diagnostics d;
             error_code e = g.encode(next, doc, d);
-            if (e) {
+            if (e || doc->len > max_doc) {
+                const std::size_t len = doc->len;
                 w.rollback_document();
-                auto& o = g.outcomes[next];
-                o.st = item_outcome::state::failed;
-                o.error = e == errc::document_too_large ? errc::document_too_large : errc::encode_error;
-                o.message = std::move(d.message);
-                ++next;
-                continue;
-            }
-            if (doc->len > max_doc) {
-                std::size_t len = doc->len;
-                w.rollback_document();
-                auto& o = g.outcomes[next];
-                o.st = item_outcome::state::failed;
-                o.error = errc::document_too_large;
-                o.message = fmt::format("document of {} bytes exceeds maxBsonObjectSize {}; it was not sent", len,
-                                        sd.max_bson_object_size);
+                reject(next, e, d, len);
                 ++next;
                 continue;
             }

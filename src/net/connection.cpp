@@ -338,14 +338,17 @@ asio::awaitable<void> connection::read_some(error_code& ec) {
 asio::awaitable<void> connection::read_frame(std::span<const std::uint8_t>& frame, error_code& ec, diagnostics& diag) {
     const std::int32_t max_size = server_.max_message_size_bytes > 0 ? server_.max_message_size_bytes
                                                                       : wire::default_max_message_size;
+    auto read_error = [&](const error_code& e, std::string_view what) {
+        if (e == errc::timeout)
+            return set_diag(diag, errc::timeout, fmt::format("{} {} timed out after {} ms", what, remote_.to_string(),
+                                                             params_->socket_timeout.count()));
+        return net_error(diag, e, what, remote_);
+    };
     while (in_.size() - in_begin_ < wire::header_size) {
         error_code e;
         co_await read_some(e);
         if (e) {
-            ec = e == errc::timeout ? set_diag(diag, errc::timeout, fmt::format("read from {} timed out after {} ms",
-                                                                                remote_.to_string(),
-                                                                                params_->socket_timeout.count()))
-                                    : net_error(diag, e, "read from", remote_);
+            ec = read_error(e, "read from");
             co_return;
         }
     }
@@ -362,10 +365,7 @@ asio::awaitable<void> connection::read_frame(std::span<const std::uint8_t>& fram
         error_code e;
         co_await read_some(e);
         if (e) {
-            ec = e == errc::timeout ? set_diag(diag, errc::timeout, fmt::format("read from {} timed out after {} ms",
-                                                                                remote_.to_string(),
-                                                                                params_->socket_timeout.count()))
-                                    : net_error(diag, e, "read from (mid-reply)", remote_);
+            ec = read_error(e, "read from (mid-reply)");
             co_return;
         }
     }

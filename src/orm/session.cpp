@@ -309,6 +309,16 @@ asio::awaitable<void> session::begin() {
 namespace {
 enum class work_kind : std::uint8_t { insert, merge, update, remove };
 
+object_outcome::operation operation_of(work_kind k) {
+    switch (k) {
+        case work_kind::insert: return object_outcome::operation::insert;
+        case work_kind::merge: return object_outcome::operation::upsert;
+        case work_kind::update: return object_outcome::operation::update;
+        case work_kind::remove: return object_outcome::operation::remove;
+    }
+    return object_outcome::operation::insert;
+}
+
 struct work_item {
     work_item(session_entry* en, work_kind k) : e(en), kind(k) {}
     session_entry* e;
@@ -554,10 +564,7 @@ asio::awaitable<commit_result> session::commit(error_code& out_ec, diagnostics& 
                 object_outcome f;
                 f.collection = std::string(w.e->ops->collection);
                 f.id = w.e->ops->id_json(w.e->obj.get());
-                f.op = w.kind == work_kind::insert  ? object_outcome::operation::insert
-                       : w.kind == work_kind::merge ? object_outcome::operation::upsert
-                       : w.kind == work_kind::update ? object_outcome::operation::update
-                                                     : object_outcome::operation::remove;
+                f.op = operation_of(w.kind);
                 f.state = item_outcome::state::pending;
                 f.error = ec == errc::pool_closed || ec == errc::pool_timeout ? errc(ec.value()) : errc::network;
                 f.message = "not sent: " + diag.message;
@@ -618,10 +625,7 @@ asio::awaitable<commit_result> session::commit(error_code& out_ec, diagnostics& 
             object_outcome f;
             f.collection = std::string(e->ops->collection);
             f.id = e->ops->id_json(e->obj.get());
-            f.op = w.kind == work_kind::insert  ? object_outcome::operation::insert
-                   : w.kind == work_kind::merge ? object_outcome::operation::upsert
-                   : w.kind == work_kind::update ? object_outcome::operation::update
-                                                 : object_outcome::operation::remove;
+            f.op = operation_of(w.kind);
             f.state = o.st == item_outcome::state::ok ? item_outcome::state::failed : o.st;
             f.error = o.st == item_outcome::state::pending ? errc::unacknowledged : err;
             if (o.st == item_outcome::state::pending && message.empty()) message = "not sent: the commit stopped first";

@@ -127,6 +127,9 @@ public:
     asio::awaitable<void> drop() const;
 
 private:
+    /// bulk_write of one model, whose failure is thrown as a plain morm::error.
+    asio::awaitable<bulk_write_result> single_write(const std::vector<write_model>& models,
+                                                    const std::optional<write_concern>& wc) const;
     asio::awaitable<update_result> update_impl(const bson::document& filter, const bson::document* update,
                                                const std::vector<bson::document>* pipeline, bool multi,
                                                const update_options& opts) const;
