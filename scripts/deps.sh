@@ -9,7 +9,10 @@ here=$(cd "$(dirname "$0")" && pwd)
 
 log() { echo "deps: $*" >&2; }
 
-APT_PACKAGES=(g++ cmake ninja-build pkg-config git python3 python3-pip golang-go
+# Go itself is not here: Debian's golang-go (1.19) is too old for FerretDB 1.24, so
+# scripts/ferretdb.sh uses the Go on PATH when it is >= 1.21, else fetches the toolchain
+# from the Go module proxy (hence curl and unzip).
+APT_PACKAGES=(g++ cmake ninja-build pkg-config git python3 python3-pip curl unzip ca-certificates
               libboost1.81-dev libbson-dev libfmt-dev catch2 libssl-dev openssl
               libmongoc-dev)
 APT_BENCH=(wrk gnuplot-nox)
@@ -21,7 +24,8 @@ missing=()
 for p in "${want[@]}"; do
     # A tool already on PATH (e.g. a newer Go or Python) counts as installed.
     case $p in
-        golang-go) command -v go >/dev/null && continue ;;
+        curl) command -v curl >/dev/null && continue ;;
+        unzip) command -v unzip >/dev/null && continue ;;
         python3) command -v python3 >/dev/null && continue ;;
         python3-pip) python3 -m pip --version >/dev/null 2>&1 && continue ;;
         g++) command -v g++ >/dev/null && continue ;;

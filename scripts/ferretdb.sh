@@ -19,22 +19,48 @@ BIN="${MORM_FERRETDB_BIN:-$CACHE_DIR/bin/ferretdb-$FERRETDB_VERSION}"
 
 log() { echo "ferretdb.sh: $*" >&2; }
 
+# FerretDB 1.24 needs Go >= 1.24; Debian 12's golang-go is 1.19 (and predates toolchain
+# switching). Without a new enough `go`, fetch the official toolchain from the Go module
+# proxy (golang.org/toolchain, as GOTOOLCHAIN=auto would) into the cache.
+GO_TOOLCHAIN=go1.24.3
+ensure_go() {
+    if command -v go >/dev/null; then
+        local v; v=$(go env GOVERSION 2>/dev/null | sed 's/^go//')
+        local major=${v%%.*} minor=${v#*.}; minor=${minor%%.*}
+        if [[ -n $v && $major -eq 1 && $minor -ge 21 ]]; then GO=go; return 0; fi
+    fi
+    local dir=$CACHE_DIR/go-$GO_TOOLCHAIN
+    if [[ ! -x "$dir/go/bin/go" ]]; then
+        command -v curl >/dev/null && command -v unzip >/dev/null || {
+            log "need curl and unzip to fetch Go"; exit 1; }
+        local arch; arch=$(uname -m); [[ $arch == x86_64 ]] && arch=amd64; [[ $arch == aarch64 ]] && arch=arm64
+        local zip; zip=$(mktemp)
+        log "fetching the Go toolchain $GO_TOOLCHAIN from the module proxy"
+        curl -fsSL -o "$zip" "https://proxy.golang.org/golang.org/toolchain/@v/v0.0.1-$GO_TOOLCHAIN.linux-$arch.zip"
+        rm -rf "$dir"; mkdir -p "$dir"
+        unzip -q "$zip" -d "$dir.tmp" && mv "$dir.tmp/golang.org/toolchain@v0.0.1-$GO_TOOLCHAIN.linux-$arch" "$dir/go"
+        rm -rf "$zip" "$dir.tmp"
+        chmod +x "$dir/go/bin/"* "$dir/go/pkg/tool/"*/* 2>/dev/null || true
+    fi
+    GO=$dir/go/bin/go
+}
+
 install_ferretdb() {
     if [[ -x "$BIN" ]]; then echo "$BIN"; return 0; fi
-    command -v go >/dev/null || { log "go is required to build FerretDB"; exit 1; }
+    ensure_go
     mkdir -p "$(dirname "$BIN")"
     local src dir
     # `go install ...@v1.24.2` builds a binary that panics at start: the module zip lacks
     # build/version/version.txt (its release builds generate it). So fetch the same module
     # through the proxy and build it with that one file added.
-    dir=$(go mod download -json "github.com/FerretDB/FerretDB@$FERRETDB_VERSION" |
+    dir=$(GOTOOLCHAIN=local "$GO" mod download -json "github.com/FerretDB/FerretDB@$FERRETDB_VERSION" |
           sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
     [[ -d "$dir" ]] || { log "go mod download of FerretDB $FERRETDB_VERSION failed"; exit 1; }
     src=$(mktemp -d)
     cp -r "$dir/." "$src/"
     chmod -R u+w "$src"
     echo "$FERRETDB_VERSION" > "$src/build/version/version.txt"
-    (cd "$src" && CGO_ENABLED=0 go build -trimpath -o "$BIN.tmp" ./cmd/ferretdb)
+    (cd "$src" && CGO_ENABLED=0 "$GO" build -trimpath -o "$BIN.tmp" ./cmd/ferretdb)
     mv "$BIN.tmp" "$BIN"
     rm -rf "$src"
     log "built $("$BIN" --version | head -1) at $BIN"
