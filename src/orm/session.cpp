@@ -582,58 +582,132 @@ asio::awaitable<commit_result> session::commit(error_code& out_ec, diagnostics& 
 
     // 4. Per-object outcomes.
     std::vector<entry*> done;  // deleted, or written by a write-only session: forget them
+    auto succeed = [&](work_item& w) {
+        entry* e = w.e;
+        e->maybe_written = false;
+        switch (w.kind) {
+            case work_kind::insert: ++result.inserted; break;
+            case work_kind::merge:
+            case work_kind::update: ++result.updated; break;
+            case work_kind::remove: ++result.deleted; break;
+        }
+        if (w.kind == work_kind::remove || !keep) {
+            done.push_back(e);
+        } else {
+            e->snapshot = std::move(w.new_snapshot);
+            e->has_snapshot = true;
+            e->st = entry::state::persistent;
+        }
+    };
+    auto fail = [&](work_item& w, const item_outcome& o, errc err, std::string message) {
+        entry* e = w.e;
+        if (w.versioned && w.kind == work_kind::update) *e->ops->version(e->obj.get()) = w.old_version;
+        if (o.st == item_outcome::state::unacknowledged) e->maybe_written = true;
+        object_outcome f;
+        f.collection = std::string(e->ops->collection);
+        f.id = e->ops->id_json(e->obj.get());
+        f.op = operation_of(w.kind);
+        f.state = o.st == item_outcome::state::ok ? item_outcome::state::failed : o.st;
+        f.error = o.st == item_outcome::state::pending ? errc::unacknowledged : err;
+        if (o.st == item_outcome::state::pending && message.empty()) message = "not sent: the commit stopped first";
+        f.code = o.code;
+        f.code_name = o.code_name;
+        f.message = std::move(message);
+        f.object = e->obj;
+        result.failures.push_back(std::move(f));
+    };
+    // Retried inserts whose first attempt had no reply, now rejected as duplicates without
+    // the server naming the index (FerretDB): whether _id is the duplicate is checked below.
+    struct unsure {
+        work_item* w;
+        const item_outcome* o;
+        std::string message;
+    };
+    std::vector<unsure> verify;
     for (std::size_t gi = 0; gi < groups.size(); ++gi) {
         auto& g = groups[gi];
         const auto& items = *group_items[gi];
         for (std::size_t i = 0; i < g.count; ++i) {
             work_item& w = work[items[i]];
-            entry* e = w.e;
             item_outcome& o = g.outcomes[i];
             bool ok = o.st == item_outcome::state::ok;
             errc err = o.error;
             std::string message = std::move(o.message);
-            if (!ok && o.st == item_outcome::state::failed && w.kind == work_kind::insert && e->maybe_written &&
-                o.code == 11000 && message.find("_id") != std::string::npos) {
-                // The earlier, unacknowledged attempt did write it: the client-side _id proves it.
-                ok = true;
+            if (!ok && o.st == item_outcome::state::failed && w.kind == work_kind::insert && w.e->maybe_written &&
+                o.code == 11000) {
+                // The earlier, unacknowledged attempt may have written it: the client-side _id
+                // proves it when the duplicate is on _id.
+                if (message.find("_id") != std::string::npos) {
+                    ok = true;
+                } else if (message.find("index:") == std::string::npos) {
+                    verify.push_back({&w, &o, std::move(message)});
+                    continue;
+                }
             }
             if (ok && w.versioned && o.n == 0) {
                 ok = false;
                 err = errc::conflict;
                 message = fmt::format("version conflict: {} with _id {} is no longer at version {} on the server",
-                                      e->ops->collection, e->ops->id_json(e->obj.get()), w.old_version);
+                                      w.e->ops->collection, w.e->ops->id_json(w.e->obj.get()), w.old_version);
             }
-            if (ok) {
-                e->maybe_written = false;
-                switch (w.kind) {
-                    case work_kind::insert: ++result.inserted; break;
-                    case work_kind::merge:
-                    case work_kind::update: ++result.updated; break;
-                    case work_kind::remove: ++result.deleted; break;
+            if (ok) succeed(w);
+            else fail(w, o, err, std::move(message));
+        }
+    }
+    if (!verify.empty()) {
+        // One find per collection: {_id: {$in: [...]}}, projection _id.
+        std::vector<bool> found(verify.size(), false);
+        error_code vec;
+        diagnostics vdiag;
+        for (std::size_t first = 0; first < verify.size() && !ec; ++first) {
+            const auto* ops = verify[first].w->e->ops;
+            bool seen_before = false;
+            for (std::size_t k = 0; k < first; ++k) seen_before = seen_before || verify[k].w->e->ops == ops;
+            if (seen_before) continue;
+            bson::document filter;
+            bson_t id_doc, in_arr;
+            bson_append_document_begin(filter.get(), "_id", 3, &id_doc);
+            bson_append_array_begin(&id_doc, "$in", 3, &in_arr);
+            std::uint32_t n = 0;
+            char buf[16];
+            for (auto& u : verify) {
+                if (u.w->e->ops != ops) continue;
+                const char* key;
+                bson_uint32_to_string(n++, &key, buf, sizeof buf);
+                ops->append_id(u.w->e->obj.get(), &in_arr, key);
+            }
+            bson_append_array_end(&id_doc, &in_arr);
+            bson_append_document_end(filter.get(), &id_doc);
+            find_options fo;
+            fo.projection = bson::document::from_json(R"({"_id": 1})");
+            std::vector<std::string> present;
+            try {
+                auto c = co_await engine_.database().collection(ops->collection).find(filter, fo);
+                while (auto d = co_await c.next()) {
+                    bson_iter_t it;
+                    if (!d->init_iter(it) || !bson_iter_find(&it, "_id")) continue;
+                    bson_t tmp;
+                    bson_init(&tmp);
+                    bson_append_value(&tmp, "", 0, bson_iter_value(&it));
+                    present.emplace_back(reinterpret_cast<const char*>(bson_get_data(&tmp)) + 4, tmp.len - 5);
+                    bson_destroy(&tmp);
                 }
-                if (w.kind == work_kind::remove || !keep) {
-                    done.push_back(e);
-                } else {
-                    e->snapshot = std::move(w.new_snapshot);
-                    e->has_snapshot = true;
-                    e->st = entry::state::persistent;
-                }
+            } catch (const error& err) {
+                vec = err.code();
+                vdiag = err.diag();
+            }
+            for (std::size_t k = 0; k < verify.size(); ++k)
+                if (verify[k].w->e->ops == ops)
+                    found[k] = std::find(present.begin(), present.end(), ops->id_key(verify[k].w->e->obj.get())) !=
+                               present.end();
+        }
+        for (std::size_t k = 0; k < verify.size(); ++k) {
+            if (found[k]) {
+                succeed(*verify[k].w);
                 continue;
             }
-            if (w.versioned && w.kind == work_kind::update) *e->ops->version(e->obj.get()) = w.old_version;
-            if (o.st == item_outcome::state::unacknowledged) e->maybe_written = true;
-            object_outcome f;
-            f.collection = std::string(e->ops->collection);
-            f.id = e->ops->id_json(e->obj.get());
-            f.op = operation_of(w.kind);
-            f.state = o.st == item_outcome::state::ok ? item_outcome::state::failed : o.st;
-            f.error = o.st == item_outcome::state::pending ? errc::unacknowledged : err;
-            if (o.st == item_outcome::state::pending && message.empty()) message = "not sent: the commit stopped first";
-            f.code = o.code;
-            f.code_name = o.code_name;
-            f.message = std::move(message);
-            f.object = e->obj;
-            result.failures.push_back(std::move(f));
+            if (vec) verify[k].message += fmt::format(" (could not check whether the first attempt landed: {})", vdiag.message);
+            fail(*verify[k].w, *verify[k].o, errc::write_error, std::move(verify[k].message));
         }
     }
     if (done.size() == size()) {
