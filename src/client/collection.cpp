@@ -105,6 +105,34 @@ error_code check_cursor(const bson_t* r, wire::cursor_reply& cr, diagnostics& d)
 
 }  // namespace
 
+namespace {
+/// Runs a command that answers with a cursor (find, aggregate, listIndexes,
+/// listCollections) and wraps its first batch; `cursor_coll` is the collection getMore
+/// and killCursors name.
+asio::awaitable<cursor> open_cursor(const std::shared_ptr<detail::client_state>& st, const std::string& db,
+                                    const std::string& cursor_coll, const std::function<void(struct _bson_t*)>& build,
+                                    std::int32_t batch_size, std::int64_t limit) {
+    auto ex = co_await asio::this_coro::executor;
+    wire::cursor_reply cr;
+    bson::document batch;
+    error_code ec;
+    diagnostics diag;
+    co_await st->command(
+        db, build,
+        [&](const bson_t* r) {
+            if (auto e = check_cursor(r, cr, diag)) {
+                ec = e;
+                return;
+            }
+            batch.assign(bson::document_view(cr.batch_data, cr.batch_len));
+        },
+        ec, diag);
+    throw_on_error(ec, diag);
+    co_return cursor(ex, st, db, cursor_coll, cr.id, std::move(batch), batch_size, limit);
+}
+
+}  // namespace
+
 // ---------------------------------------------------------------------------- writes
 
 asio::awaitable<insert_one_result> collection::insert_one(const bson::document& doc, const insert_options& opts) const {
@@ -353,13 +381,8 @@ asio::awaitable<delete_result> collection::delete_many(const bson::document& fil
 // ----------------------------------------------------------------------------- reads
 
 asio::awaitable<cursor> collection::find(const bson::document& filter, const find_options& opts) const {
-    auto ex = co_await asio::this_coro::executor;
-    wire::cursor_reply cr;
-    bson::document batch;
-    error_code ec;
-    diagnostics diag;
-    co_await st_->command(
-        db_,
+    co_return co_await open_cursor(
+        st_, db_, name_,
         [&](bson_t* b) {
             append_str(b, "find", name_);
             append_doc(b, "filter", filter);
@@ -380,16 +403,7 @@ asio::awaitable<cursor> collection::find(const bson::document& filter, const fin
             if (opts.read_pref) opts.read_pref->append_to(b);
             else st_->default_rp.append_to(b);
         },
-        [&](const bson_t* r) {
-            if (auto e = check_cursor(r, cr, diag)) {
-                ec = e;
-                return;
-            }
-            batch.assign(bson::document_view(cr.batch_data, cr.batch_len));
-        },
-        ec, diag);
-    throw_on_error(ec, diag);
-    co_return cursor(ex, st_, db_, name_, cr.id, std::move(batch), opts.batch_size, opts.limit);
+        opts.batch_size, opts.limit);
 }
 
 asio::awaitable<std::optional<bson::document>> collection::find_one(const bson::document& filter,
@@ -406,13 +420,8 @@ asio::awaitable<std::optional<bson::document>> collection::find_one(const bson::
 
 asio::awaitable<cursor> collection::aggregate(const std::vector<bson::document>& pipeline,
                                               const aggregate_options& opts) const {
-    auto ex = co_await asio::this_coro::executor;
-    wire::cursor_reply cr;
-    bson::document batch;
-    error_code ec;
-    diagnostics diag;
-    co_await st_->command(
-        db_,
+    co_return co_await open_cursor(
+        st_, db_, name_,
         [&](bson_t* b) {
             append_str(b, "aggregate", name_);
             append_array_of(b, "pipeline", pipeline);
@@ -425,16 +434,7 @@ asio::awaitable<cursor> collection::aggregate(const std::vector<bson::document>&
             if (!opts.hint.empty()) append_doc(b, "hint", opts.hint);
             if (opts.max_time) bson_append_int64(b, "maxTimeMS", 9, opts.max_time->count());
         },
-        [&](const bson_t* r) {
-            if (auto e = check_cursor(r, cr, diag)) {
-                ec = e;
-                return;
-            }
-            batch.assign(bson::document_view(cr.batch_data, cr.batch_len));
-        },
-        ec, diag);
-    throw_on_error(ec, diag);
-    co_return cursor(ex, st_, db_, name_, cr.id, std::move(batch), opts.batch_size);
+        opts.batch_size, 0);
 }
 
 asio::awaitable<std::int64_t> collection::count_documents(const bson::document& filter,
@@ -600,23 +600,8 @@ asio::awaitable<std::string> collection::create_index(const bson::document& keys
 }
 
 asio::awaitable<std::vector<bson::document>> collection::list_indexes() const {
-    auto ex = co_await asio::this_coro::executor;
-    wire::cursor_reply cr;
-    bson::document batch;
-    error_code ec;
-    diagnostics diag;
-    co_await st_->command(
-        db_, [&](bson_t* b) { append_str(b, "listIndexes", name_); },
-        [&](const bson_t* r) {
-            if (auto e = check_cursor(r, cr, diag)) {
-                ec = e;
-                return;
-            }
-            batch.assign(bson::document_view(cr.batch_data, cr.batch_len));
-        },
-        ec, diag);
-    throw_on_error(ec, diag);
-    cursor c(ex, st_, db_, name_, cr.id, std::move(batch), 0);
+    auto c = co_await open_cursor(
+        st_, db_, name_, [&](bson_t* b) { append_str(b, "listIndexes", name_); }, 0, 0);
     co_return co_await c.to_vector();
 }
 
@@ -652,28 +637,14 @@ asio::awaitable<bson::document> database::run_command(const bson::document& cmd)
 }
 
 asio::awaitable<std::vector<std::string>> database::list_collection_names(const bson::document& filter) const {
-    auto ex = co_await asio::this_coro::executor;
-    wire::cursor_reply cr;
-    bson::document batch;
-    error_code ec;
-    diagnostics diag;
-    co_await st_->command(
-        name_,
+    auto c = co_await open_cursor(
+        st_, name_, "$cmd.listCollections",
         [&](bson_t* b) {
             bson_append_int32(b, "listCollections", -1, 1);
             if (!filter.empty()) append_doc(b, "filter", filter);
             bson_append_bool(b, "nameOnly", -1, true);
         },
-        [&](const bson_t* r) {
-            if (auto e = check_cursor(r, cr, diag)) {
-                ec = e;
-                return;
-            }
-            batch.assign(bson::document_view(cr.batch_data, cr.batch_len));
-        },
-        ec, diag);
-    throw_on_error(ec, diag);
-    cursor c(ex, st_, name_, "$cmd.listCollections", cr.id, std::move(batch), 0);
+        0, 0);
     std::vector<std::string> names;
     while (auto d = co_await c.next()) {
         if (auto it = d->find("name"); it && BSON_ITER_HOLDS_UTF8(&*it)) names.emplace_back(bson_iter_utf8(&*it, nullptr));
