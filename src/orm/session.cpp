@@ -101,11 +101,14 @@ session::session(session&&) noexcept = default;
 
 std::size_t session::size() const noexcept { return impl_->entries.size() - impl_->dead; }
 
-std::shared_ptr<void> session::lookup(const detail::model_ops& ops, const std::string& idkey) const {
+std::shared_ptr<void> session::lookup(const detail::model_ops& ops, const std::string& idkey, bool& known) const {
+    known = false;
     auto* st = impl_->find_store(ops);
     if (!st) return nullptr;
     auto it = st->by_id.find(idkey);
-    if (it == st->by_id.end() || it->second->st == entry::state::pending_delete) return nullptr;
+    if (it == st->by_id.end()) return nullptr;
+    known = true;
+    if (it->second->st == entry::state::pending_delete) return nullptr;
     return it->second->obj;
 }
 
@@ -238,7 +241,8 @@ std::shared_ptr<void> session::track_loaded(const detail::model_ops& ops, bson::
         idkey.assign(reinterpret_cast<const char*>(bson_get_data(&tmp)) + 4, tmp.len - 5);
         bson_destroy(&tmp);
     }
-    if (auto f = st.by_id.find(idkey); f != st.by_id.end()) return f->second->obj;
+    if (auto f = st.by_id.find(idkey); f != st.by_id.end())
+        return f->second->st == entry::state::pending_delete ? nullptr : f->second->obj;
     auto obj = ops.make();
     diagnostics diag;
     if (auto ec = ops.decode(doc.data(), doc.size(), obj.get(), &diag)) throw error(ec, diag);

@@ -63,3 +63,31 @@ TEST_CASE("commit(ec, diag) reports per-object failures without throwing", "[orm
         CHECK(s.dirty());
     });
 }
+
+TEST_CASE("objects staged for deletion are gone from get() and queries before the commit", "[orm][integration]") {
+    morm_test::run([]() -> asio::awaitable<void> {
+        std::string uri = morm_test::server_uri() + morm_test::unique_db("pendingdel");
+        auto engine = co_await morm::create_engine(uri);
+        {
+            morm::session w{engine};
+            w.add(Item{"x", "keep"});
+            w.add(Item{"y", "drop"});
+            co_await w.commit();
+        }
+        morm::session s{engine};
+        auto y = co_await s.get<Item>("y");
+        REQUIRE(y);
+        s.remove(y);
+        std::string id = "y";
+        auto again = co_await s.get<Item>(id);
+        CHECK_FALSE(again);  // staged for deletion: no object, and no round trip needed
+        auto all = co_await s.query<Item>().all();
+        REQUIRE(all.size() == 1);
+        CHECK(all[0]->id == "x");
+        auto r = co_await s.commit();
+        CHECK(r.deleted == 1);
+        auto after = co_await s.get<Item>(id);
+        CHECK_FALSE(after);
+        co_await engine.database().drop();
+    });
+}

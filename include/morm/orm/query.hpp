@@ -101,7 +101,10 @@ public:
         auto c = co_await coll().find(filter_.document(), opts_);
         std::vector<std::shared_ptr<T>> out;
         const auto& ops = detail::ops_for<T>();
-        while (auto d = co_await c.next()) out.push_back(std::static_pointer_cast<T>(s_->track_loaded(ops, *d)));
+        while (auto d = co_await c.next()) {
+            // Objects staged for deletion in this session are left out.
+            if (auto p = s_->track_loaded(ops, *d)) out.push_back(std::static_pointer_cast<T>(std::move(p)));
+        }
         co_return out;
     }
     /// The first match or nullptr.

@@ -137,12 +137,15 @@ public:
 
     // ---- loading ----------------------------------------------------------------
     /// The object with this _id: from the identity map without I/O, else loaded (and
-    /// tracked). nullptr if there is none.
+    /// tracked). nullptr if there is none, or if it is staged for deletion.
     template <codec::model T>
     asio::awaitable<std::shared_ptr<T>> get(const typename codec::model_traits<T>::id_type& id) {
         const auto& ops = detail::ops_for<T>();
         auto key = detail::value_key(id);
-        if (auto p = lookup(ops, key)) co_return std::static_pointer_cast<T>(p);
+        bool known = false;
+        auto tracked = lookup(ops, key, known);
+        // Known to the session: its object, or nullptr when it is staged for deletion.
+        if (known) co_return std::static_pointer_cast<T>(tracked);
         bson::document filter;
         codec::encode_value(filter.get(), "_id", id);
         auto p = co_await load_one(ops, filter);
@@ -190,13 +193,14 @@ public:
 
     // ---- used by query<T> ---------------------------------------------------------
     /// Returns the tracked object for a loaded document: the existing one if the id is
-    /// already in the identity map (its local state wins), else a new tracked object.
+    /// already in the identity map (its local state wins), else a new tracked object;
+    /// nullptr if the session has it staged for deletion.
     std::shared_ptr<void> track_loaded(const detail::model_ops& ops, bson::document_view doc);
 
     struct entry;  // implementation detail (src/orm/session.cpp)
 
 private:
-    std::shared_ptr<void> lookup(const detail::model_ops& ops, const std::string& idkey) const;
+    std::shared_ptr<void> lookup(const detail::model_ops& ops, const std::string& idkey, bool& known) const;
     void stage_add(const detail::model_ops& ops, std::shared_ptr<void> obj);
     std::shared_ptr<void> stage_merge(const detail::model_ops& ops, std::shared_ptr<void> obj);
     void stage_remove(const detail::model_ops& ops, const void* obj);
