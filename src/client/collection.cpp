@@ -38,6 +38,33 @@ bool has_id(const bson::document& d) {
     return bson_iter_init_find(&it, d.get(), "_id");
 }
 
+/// Appends an insert's document to the frame byte for byte; a generated _id goes first.
+void append_insert_raw(wire::frame_buffer& out, const bson::document& doc, const std::optional<bson::object_id>& oid) {
+    if (!oid) {
+        out.append(doc.data(), doc.size());
+        return;
+    }
+    static constexpr std::uint8_t id_element[] = {0x07, '_', 'i', 'd', 0};
+    out.reserve(out.size() + doc.size() + sizeof id_element + 12);
+    out.append_int32_le(static_cast<std::int32_t>(doc.size() + sizeof id_element + 12));
+    out.append(id_element, sizeof id_element);
+    out.append(oid->bytes().data(), 12);
+    out.append(doc.data() + 4, doc.size() - 4);  // elements and the trailing NUL
+}
+
+/// The _id an insert was stored with.
+bson::value inserted_id_of(const bson::document& doc, const std::optional<bson::object_id>& oid) {
+    if (oid) {
+        bson_value_t v;
+        v.value_type = BSON_TYPE_OID;
+        v.value.v_oid = oid->to_bson();
+        return bson::value(v);
+    }
+    bson_iter_t it;
+    bson_iter_init_find(&it, doc.get(), "_id");
+    return bson::value::from_iter(it);
+}
+
 /// Does the update document hold operators ($set...) rather than a replacement?
 bool is_operator_update(const bson::document& d) {
     bson_iter_t it;
@@ -51,6 +78,8 @@ bulk_write_result summarize(std::span<write_group> groups, const std::vector<std
     bulk_write_result r;
     for (std::size_t gi = 0; gi < groups.size(); ++gi) {
         auto& g = groups[gi];
+        // An empty mapping means the group's items are the caller's input, in order.
+        auto input_index = [&](std::size_t i) { return index_of[gi].empty() ? i : index_of[gi][i]; };
         switch (g.kind) {
             case write_kind::insert: r.inserted_count += g.n; break;
             case write_kind::update:
@@ -60,10 +89,10 @@ bulk_write_result summarize(std::span<write_group> groups, const std::vector<std
                 break;
             case write_kind::remove: r.deleted_count += g.n; break;
         }
-        for (auto& u : g.upserted) r.upserted_ids.emplace(index_of[gi][u.index], bson::value(u.id));
+        for (auto& u : g.upserted) r.upserted_ids.emplace(input_index(u.index), bson::value(u.id));
         for (std::size_t i = 0; i < g.outcomes.size(); ++i) {
             auto& o = g.outcomes[i];
-            const std::size_t idx = index_of[gi][i];
+            const std::size_t idx = input_index(i);
             if (o.st == item_outcome::state::failed || o.st == item_outcome::state::unacknowledged)
                 r.errors.push_back({idx, o.st == item_outcome::state::unacknowledged ? errc::unacknowledged : o.error,
                                     o.code, o.code_name, o.message});
@@ -147,14 +176,37 @@ asio::awaitable<insert_one_result> collection::insert_one(const bson::document& 
 
 asio::awaitable<bulk_write_result> collection::insert_many(const std::vector<bson::document>& docs,
                                                            const insert_options& opts) const {
-    std::vector<write_model> models;
-    models.reserve(docs.size());
-    for (auto& d : docs) models.emplace_back(insert_one_model{d});
-    bulk_write_options bo;
-    bo.ordered = opts.ordered;
-    bo.bypass_document_validation = opts.bypass_document_validation;
-    bo.wc = opts.wc;
-    co_return co_await bulk_write(models, bo);
+    // One insert group straight over the caller's documents (no write models, no copies).
+    if (docs.empty()) throw error(errc::invalid_argument, "insert_many needs at least one document");
+    std::vector<std::optional<bson::object_id>> generated(docs.size());
+    for (std::size_t i = 0; i < docs.size(); ++i)
+        if (!has_id(docs[i])) generated[i] = bson::object_id::generate();
+    std::vector<write_group> groups(1);
+    auto& g = groups.front();
+    g.db = db_;
+    g.collection = name_;
+    g.kind = write_kind::insert;
+    g.ordered = opts.ordered;
+    g.bypass_document_validation = opts.bypass_document_validation;
+    g.wc = effective_wc(opts.wc, *st_);
+    g.count = docs.size();
+    g.encode_raw = [&docs, &generated](std::size_t i, wire::frame_buffer& out, diagnostics&) -> error_code {
+        append_insert_raw(out, docs[i], generated[i]);
+        return {};
+    };
+    error_code ec;
+    diagnostics diag;
+    {
+        auto conn = co_await st_->pool->async_acquire(ec, diag);
+        throw_on_error(ec, diag);
+        co_await run_write_pipeline(*conn, groups, st_->op_timeout, ec, diag);
+    }
+    const std::vector<std::vector<std::size_t>> identity(1);
+    auto r = summarize(groups, identity);
+    for (std::size_t i = 0; i < g.count; ++i)
+        if (g.outcomes[i].st == item_outcome::state::ok) r.inserted_ids.emplace(i, inserted_id_of(docs[i], generated[i]));
+    if (ec || !r.ok()) throw_bulk(std::move(r), ec, diag);
+    co_return r;
 }
 
 asio::awaitable<bulk_write_result> collection::bulk_write(const std::vector<write_model>& models,
@@ -213,19 +265,7 @@ asio::awaitable<bulk_write_result> collection::bulk_write(const std::vector<writ
             // Inserts are copied byte for byte into the frame; a generated _id goes first.
             g.encode_raw = [&models, &generated, &idx](std::size_t i, wire::frame_buffer& out,
                                                        diagnostics&) -> error_code {
-                const auto& doc = std::get<insert_one_model>(models[idx[i]]).document;
-                const auto& oid = generated[idx[i]];
-                if (!oid) {
-                    out.append(doc.data(), doc.size());
-                    return {};
-                }
-                static constexpr std::uint8_t id_element[] = {0x07, '_', 'i', 'd', 0};
-                const std::size_t start = out.size();
-                out.reserve(start + doc.size() + sizeof id_element + 12);
-                out.append_int32_le(static_cast<std::int32_t>(doc.size() + sizeof id_element + 12));
-                out.append(id_element, sizeof id_element);
-                out.append(oid->bytes().data(), 12);
-                out.append(doc.data() + 4, doc.size() - 4);  // elements and the trailing NUL
+                append_insert_raw(out, std::get<insert_one_model>(models[idx[i]]).document, generated[idx[i]]);
                 return {};
             };
         }
@@ -284,16 +324,7 @@ asio::awaitable<bulk_write_result> collection::bulk_write(const std::vector<writ
         for (std::size_t i = 0; i < groups[gi].count; ++i) {
             if (groups[gi].outcomes[i].st != item_outcome::state::ok) continue;
             const std::size_t idx = index_of[gi][i];
-            if (auto& oid = generated[idx]) {
-                bson_value_t v;
-                v.value_type = BSON_TYPE_OID;
-                v.value.v_oid = oid->to_bson();
-                r.inserted_ids.emplace(idx, bson::value(v));
-            } else {
-                bson_iter_t it;
-                bson_iter_init_find(&it, std::get<insert_one_model>(models[idx]).document.get(), "_id");
-                r.inserted_ids.emplace(idx, bson::value::from_iter(it));
-            }
+            r.inserted_ids.emplace(idx, inserted_id_of(std::get<insert_one_model>(models[idx]).document, generated[idx]));
         }
     }
     if (ec || !r.ok()) throw_bulk(std::move(r), ec, diag);
