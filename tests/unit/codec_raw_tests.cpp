@@ -1,6 +1,7 @@
 // codec::encode_raw writes the same bytes as codec::encode_into, fails the same way, and
 // leaves the buffer as it found it on error.
 #include "../../benchmarks/bson_models.hpp"
+#include "common/codec_test_models.hpp"
 #include "common/spec_models.hpp"
 
 #include <morm/codec/decode.hpp>
@@ -23,106 +24,6 @@ using codec::field_flags;
 
 namespace crt {
 
-// The models of codec_tests.cpp (same declarations, own namespace).
-struct Address {
-    std::string street;
-    std::string city;
-    std::optional<std::string> zip;
-};
-MORM_STRUCT(Address, street, city, zip);
-
-enum class Color { red, green, blue };
-MORM_ENUM_STRINGS(Color, red, green, blue);
-enum class Level : std::int32_t { low = 1, high = 5 };
-
-struct User {
-    std::string id;
-    std::string name;
-    std::string email;
-    Address address;
-    std::vector<std::string> tags;
-    std::int64_t version = 0;
-};
-MORM_MODEL(User, "users", (id, "_id"), name, email, address, tags,
-           (version, "version", morm::codec::field_flags::version));
-
-struct Leaf {
-    std::int32_t n = 0;
-};
-MORM_STRUCT(Leaf, n);
-struct Mid {
-    Leaf leaf;
-    std::vector<Leaf> leaves;
-};
-MORM_STRUCT(Mid, leaf, leaves);
-struct Top {
-    Mid mid;
-    std::optional<Mid> maybe;
-};
-MORM_STRUCT(Top, mid, maybe);
-
-struct Everything {
-    bs::object_id id;
-    std::string s;
-    bool b = false;
-    std::int32_t i32 = 0;
-    std::int64_t i64 = 0;
-    double d = 0;
-    Color color = Color::red;
-    Level level = Level::low;
-    std::optional<std::int32_t> opt_null;
-    std::optional<std::int32_t> opt_set;
-    std::vector<std::int64_t> nums;
-    std::vector<std::vector<std::string>> nested_vec;
-    std::map<std::string, std::int32_t> counts;
-    std::map<std::string, Address> places;
-    std::vector<Address> addresses;
-    std::chrono::system_clock::time_point when;
-    bs::binary bin;
-    bs::decimal128 dec;
-    bs::document raw;
-    bs::value any;
-    bs::value any_doc;
-    Top top;
-};
-MORM_MODEL(Everything, "everything", (id, "_id"), s, b, i32, i64, d, color, level, opt_null, opt_set, nums,
-           nested_vec, counts, places, addresses, when, bin, dec, raw, any, any_doc, (top, "t"));
-
-struct Flags {
-    std::string id;
-    std::string empty_str;
-    std::vector<int> empty_vec;
-    std::optional<int> none;
-    std::optional<int> must;
-    int keep = 42;
-};
-MORM_MODEL(Flags, "flags", (id, "_id"), (empty_str, "es", field_flags::omit_empty),
-           (empty_vec, "ev", field_flags::omit_empty), (none, "none", field_flags::omit_empty),
-           (must, "must", field_flags::required), (keep, "keep", field_flags::optional_on_decode));
-
-struct Wide {
-    std::int32_t i32 = 0;
-    std::int64_t i64 = 0;
-    double d = 0;
-};
-MORM_STRUCT(Wide, i32, i64, d);
-
-struct MapHolder {
-    std::map<std::string, std::string> m;
-};
-MORM_STRUCT(MapHolder, m);
-
-struct Extra {
-    std::string name;
-    bs::document rest;
-};
-MORM_STRUCT(Extra, name, (rest, "", field_flags::extra_fields));
-
-struct Big {
-    std::string s;
-};
-MORM_STRUCT(Big, s);
-
 // Types codec_tests does not cover on the encode side.
 struct Ints {
     std::uint8_t u8 = 0;
@@ -140,6 +41,7 @@ MORM_STRUCT(Ints, u8, i16, u16, u32, u64, f, um, many, old_bin, values);
 
 }  // namespace crt
 
+using namespace ct;  // the models of codec_tests.cpp
 using namespace crt;
 
 namespace {
