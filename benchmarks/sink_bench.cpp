@@ -156,6 +156,17 @@ int main(int argc, char** argv) {
         return s;
     };
 
+    auto execute_bulk = [](mongoc_bulk_operation_t* bulk) {
+        bson_t reply;
+        bson_error_t err;
+        if (!mongoc_bulk_operation_execute(bulk, &reply, &err)) {
+            log("sink_bench: libmongoc bulk failed: {}", err.message);
+            std::exit(1);
+        }
+        bson_destroy(&reply);
+        mongoc_bulk_operation_destroy(bulk);
+    };
+
     results res;
     // Rep 0 is a warm-up (connections, buffers, page faults) and is not recorded.
     for (int rep = 0; rep <= reps; ++rep) {
@@ -212,28 +223,14 @@ int main(int argc, char** argv) {
                 mongoc_bulk_operation_insert(bulk, &b);
                 bson_destroy(&b);
             }
-            bson_t reply;
-            bson_error_t err;
-            if (!mongoc_bulk_operation_execute(bulk, &reply, &err)) {
-                log("sink_bench: libmongoc bulk failed: {}", err.message);
-                std::exit(1);
-            }
-            bson_destroy(&reply);
-            mongoc_bulk_operation_destroy(bulk);
+            execute_bulk(bulk);
         });
         check_sink(sink, n, "libmongoc.mapped");
 
         auto s_mongoc = timed([&] {
             mongoc_bulk_operation_t* bulk = mongoc_collection_create_bulk_operation_with_opts(mcoll, unordered);
             for (auto& d : docs) mongoc_bulk_operation_insert(bulk, d.get());
-            bson_t reply;
-            bson_error_t err;
-            if (!mongoc_bulk_operation_execute(bulk, &reply, &err)) {
-                log("sink_bench: libmongoc bulk failed: {}", err.message);
-                std::exit(1);
-            }
-            bson_destroy(&reply);
-            mongoc_bulk_operation_destroy(bulk);
+            execute_bulk(bulk);
         });
         check_sink(sink, n, "libmongoc");
 
