@@ -205,10 +205,8 @@ database client::default_database() const {
 }
 
 asio::awaitable<bson::document> client::run_command(std::string_view db, const bson::document& cmd) const {
-    bson::document out;
-    co_await state_->command(
-        db, [&](bson_t* b) { bson_concat(b, cmd.get()); }, [&](const bson_t* r) { out = bson::document::from_bytes(bson_get_data(r), r->len); });
-    co_return out;
+    auto d = database(db);
+    co_return co_await d.run_command(cmd);
 }
 
 asio::awaitable<std::vector<std::string>> client::list_database_names() const {

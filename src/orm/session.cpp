@@ -233,14 +233,7 @@ std::shared_ptr<void> session::track_loaded(const detail::model_ops& ops, bson::
     if (!doc.init_iter(it) || !bson_iter_find(&it, "_id"))
         throw error(errc::decode_error, fmt::format("document from '{}' has no _id", ops.collection));
     // Identity key straight from the stored _id element (same encoding as value_key()).
-    std::string idkey;
-    {
-        bson_t tmp;
-        bson_init(&tmp);
-        bson_append_value(&tmp, "", 0, bson_iter_value(&it));
-        idkey.assign(reinterpret_cast<const char*>(bson_get_data(&tmp)) + 4, tmp.len - 5);
-        bson_destroy(&tmp);
-    }
+    std::string idkey = detail::element_key(it);
     if (auto f = st.by_id.find(idkey); f != st.by_id.end())
         return f->second->st == entry::state::pending_delete ? nullptr : f->second->obj;
     auto obj = ops.make();
@@ -690,11 +683,7 @@ asio::awaitable<commit_result> session::commit(error_code& out_ec, diagnostics& 
                 while (auto d = co_await c.next()) {
                     bson_iter_t it;
                     if (!d->init_iter(it) || !bson_iter_find(&it, "_id")) continue;
-                    bson_t tmp;
-                    bson_init(&tmp);
-                    bson_append_value(&tmp, "", 0, bson_iter_value(&it));
-                    present.emplace_back(reinterpret_cast<const char*>(bson_get_data(&tmp)) + 4, tmp.len - 5);
-                    bson_destroy(&tmp);
+                    present.push_back(detail::element_key(it));
                 }
             } catch (const error& err) {
                 vec = err.code();

@@ -503,4 +503,19 @@ TEST_CASE("identity keys built directly equal the BSON element bytes", "[orm-uni
     CHECK(morm::detail::value_key(std::int32_t{-7}) == generic(std::int32_t{-7}));
     CHECK(morm::detail::value_key(std::int64_t{1} << 40) == generic(std::int64_t{1} << 40));
     CHECK(morm::detail::value_key(2.5) == generic(2.5));
+
+    // Keys of loaded documents, read from their stored _id element, match too.
+    auto element = [](const auto& v) {
+        bson_t doc;
+        bson_init(&doc);
+        morm::codec::encode_value(&doc, "_id", v);
+        bson_iter_t it;
+        bson_iter_init_find(&it, &doc, "_id");
+        auto k = morm::detail::element_key(it);
+        bson_destroy(&doc);
+        return k;
+    };
+    CHECK(element(oid) == morm::detail::value_key(oid));
+    CHECK(element(std::string("user-42")) == morm::detail::value_key(std::string("user-42")));
+    CHECK(element(std::int64_t{1} << 40) == morm::detail::value_key(std::int64_t{1} << 40));
 }

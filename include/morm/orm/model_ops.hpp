@@ -284,6 +284,18 @@ std::string value_key(const V& v) {
     return k;
 }
 
+/// Identity-map key of a stored element (e.g. a loaded document's _id): the same bytes as
+/// value_key() of the value, read straight from the element.
+inline std::string element_key(const bson_iter_t& it) {
+    std::string k;
+    const std::size_t n = it.next_off - it.d1;
+    k.reserve(2 + n);
+    k.push_back(static_cast<char>(bson_iter_type(&it)));
+    k.push_back('\0');
+    k.append(reinterpret_cast<const char*>(it.raw + it.d1), n);
+    return k;
+}
+
 template <codec::model T>
 const model_ops& ops_for() {
     using traits = codec::model_traits<T>;
