@@ -1,7 +1,7 @@
-// Typed models for the MongoDB ODM- and driver-benchmark documents in
-// ../shared/benchmarks/data/{odm,driver}/ (see its README). Each model decodes its file and
-// re-encodes it to the identical BSON bytes (tests/unit/codec_spec_data_tests.cpp), so
-// benchmarks can use them as-is.
+// Typed models for the MongoDB ODM- and driver-benchmark documents, odm/ and driver/ of the
+// official data sets ($MORM_DATA_DIR) and of the generated ones (data/gen_data.cpp fills these
+// models). Each model decodes its file and re-encodes it to the identical BSON bytes
+// (tests/unit/codec_spec_data_tests.cpp), so benchmarks can use them as-is.
 //
 // Integer members are int32 where the data's integers fit in 32 bits, because the JSON parser
 // stores them as int32 and an int64 member would change the bytes. None of the files has an

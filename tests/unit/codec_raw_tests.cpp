@@ -2,6 +2,7 @@
 // leaves the buffer as it found it on error.
 #include "../../benchmarks/bson_models.hpp"
 #include "common/codec_test_models.hpp"
+#include "common/data_dirs.hpp"
 #include "common/spec_models.hpp"
 
 #include <morm/codec/decode.hpp>
@@ -160,19 +161,19 @@ Everything make_everything() {
     return e;
 }
 
-bs::document load(const std::string& rel) {
-    std::ifstream in(std::string(MORM_SHARED_DATA_DIR) + "/" + rel, std::ios::binary);
+bs::document load(const std::string& dir, const std::string& rel) {
+    std::ifstream in(dir + "/" + rel, std::ios::binary);
     REQUIRE(in.good());
     std::stringstream ss;
     ss << in.rdbuf();
     return bs::document::from_json(ss.str());
 }
 
-/// Decodes a shared benchmark document into its model; both encoders give its bytes.
+/// Decodes a benchmark document into its model; both encoders give its bytes.
 template <class T>
-void check_data(const std::string& rel) {
-    INFO(rel);
-    bs::document src = load(rel);
+void check_data(const std::string& dir, const std::string& rel) {
+    INFO(dir << "/" << rel);
+    bs::document src = load(dir, rel);
     T obj{};
     morm::diagnostics diag;
     auto ec = codec::decode(src.view(), obj, &diag);
@@ -185,6 +186,18 @@ void check_data(const std::string& rel) {
         obj.id = bs::object_id::generate();
         check_same(obj);
     }
+}
+
+void check_benchmark_documents(const std::string& dir) {
+    check_data<sm::odm_small_doc>(dir, "odm/small_doc.json");
+    check_data<sm::odm_large_doc>(dir, "odm/large_doc.json");
+    check_data<sm::odm_nested_doc>(dir, "odm/large_doc_nested.json");
+    check_data<sm::driver_small_doc>(dir, "driver/small_doc.json");
+    check_data<sm::driver_large_doc>(dir, "driver/large_doc.json");
+    check_data<sm::tweet>(dir, "driver/tweet.json");
+    check_data<bench_models::flat_bson>(dir, "bson/flat_bson.json");
+    check_data<bench_models::deep_bson>(dir, "bson/deep_bson.json");
+    check_data<bench_models::full_bson>(dir, "bson/full_bson.json");
 }
 
 }  // namespace
@@ -249,16 +262,12 @@ TEST_CASE("codec raw: every integer width, old binary, long arrays, unordered ma
     check_same(x);
 }
 
-TEST_CASE("codec raw: the shared benchmark documents", "[codec-raw]") {
-    check_data<sm::odm_small_doc>("odm/small_doc.json");
-    check_data<sm::odm_large_doc>("odm/large_doc.json");
-    check_data<sm::odm_nested_doc>("odm/large_doc_nested.json");
-    check_data<sm::driver_small_doc>("driver/small_doc.json");
-    check_data<sm::driver_large_doc>("driver/large_doc.json");
-    check_data<sm::tweet>("driver/tweet.json");
-    check_data<bench_models::flat_bson>("bson/flat_bson.json");
-    check_data<bench_models::deep_bson>("bson/deep_bson.json");
-    check_data<bench_models::full_bson>("bson/full_bson.json");
+TEST_CASE("codec raw: the generated benchmark documents", "[codec-raw]") {
+    check_benchmark_documents(morm_data::generated_dir());
+}
+
+TEST_CASE("codec raw: the official benchmark documents", "[codec-raw][official_data]") {
+    if (auto dir = morm_data::official_dir_or_skip()) check_benchmark_documents(*dir);
 }
 
 TEST_CASE("codec raw: same errors as encode_into, buffer restored", "[codec-raw]") {

@@ -1,5 +1,8 @@
-// Every benchmark document of ../shared/benchmarks/data/{odm,driver} decodes into its typed
-// model (tests/common/spec_models.hpp) and re-encodes to the same bytes.
+// Every benchmark document decodes into its typed model (tests/common/spec_models.hpp,
+// benchmarks/bson_models.hpp) and re-encodes to the same bytes: the generated data always,
+// the official MongoDB data sets when $MORM_DATA_DIR names them (skipped otherwise).
+#include "../../benchmarks/bson_models.hpp"
+#include "common/data_dirs.hpp"
 #include "common/spec_models.hpp"
 
 #include <morm/codec/decode.hpp>
@@ -16,8 +19,7 @@ using morm::bson::document;
 
 namespace {
 
-document load(const char* rel) {
-    std::string path = std::string(MORM_SHARED_DATA_DIR) + "/" + rel;
+document load(const std::string& path) {
     std::ifstream in(path, std::ios::binary);
     REQUIRE(in.good());
     std::stringstream ss;
@@ -26,9 +28,10 @@ document load(const char* rel) {
 }
 
 template <class T>
-T round_trip(const char* rel) {
-    INFO(rel);
-    document src = load(rel);
+T round_trip(const std::string& dir, const char* rel) {
+    const std::string path = dir + "/" + rel;
+    INFO(path);
+    document src = load(path);
     REQUIRE(src.size() > 5);
     T obj{};
     morm::diagnostics diag;
@@ -45,8 +48,29 @@ T round_trip(const char* rel) {
 
 }  // namespace
 
-TEST_CASE("spec data: odm small_doc", "[codec][spec_data]") {
-    auto d = round_trip<sm::odm_small_doc>("odm/small_doc.json");
+TEST_CASE("spec data (generated): every document round-trips through its model", "[codec][spec_data]") {
+    const std::string dir = morm_data::generated_dir();
+    round_trip<sm::odm_small_doc>(dir, "odm/small_doc.json");
+    auto large = round_trip<sm::odm_large_doc>(dir, "odm/large_doc.json");
+    CHECK(large.image_field.data.size() > 2'000'000);
+    auto nested = round_trip<sm::odm_nested_doc>(dir, "odm/large_doc_nested.json");
+    CHECK(nested.embedded_str_doc_array.size() == 2);
+    round_trip<sm::driver_small_doc>(dir, "driver/small_doc.json");
+    auto big = round_trip<sm::driver_large_doc>(dir, "driver/large_doc.json");
+    CHECK(big.fields.size() > 2'000'000);
+    auto t = round_trip<sm::tweet>(dir, "driver/tweet.json");
+    REQUIRE(t.entities.user_mentions.size() == 1);
+    CHECK(t.in_reply_to_screen_name == t.entities.user_mentions[0].screen_name);
+    round_trip<bench_models::flat_bson>(dir, "bson/flat_bson.json");
+    round_trip<bench_models::deep_bson>(dir, "bson/deep_bson.json");
+    round_trip<bench_models::full_bson>(dir, "bson/full_bson.json");
+}
+
+// The official files, with values checked against their known content.
+TEST_CASE("spec data (official): odm small_doc", "[codec][spec_data][official_data]") {
+    auto dir = morm_data::official_dir_or_skip();
+    if (!dir) return;
+    auto d = round_trip<sm::odm_small_doc>(*dir, "odm/small_doc.json");
     CHECK(d.field1 == "miNVpaKW");
     CHECK(d.field13 == 74094448);
     CHECK(d.id.is_zero());
@@ -56,36 +80,46 @@ TEST_CASE("spec data: odm small_doc", "[codec][spec_data]") {
     CHECK(std::string(bson_iter_key(&*doc.view().begin())) == "_id");
 }
 
-TEST_CASE("spec data: odm large_doc", "[codec][spec_data]") {
-    auto d = round_trip<sm::odm_large_doc>("odm/large_doc.json");
+TEST_CASE("spec data (official): odm large_doc", "[codec][spec_data][official_data]") {
+    auto dir = morm_data::official_dir_or_skip();
+    if (!dir) return;
+    auto d = round_trip<sm::odm_large_doc>(*dir, "odm/large_doc.json");
     CHECK(d.field1 == "kj9$mxz#p2qw8r*vn4@h7c&u1s");
     CHECK(d.image_field.subtype == 0);
     CHECK(d.image_field.data.size() > 1000);
     CHECK(d.image_field.data[1] == 'P');  // PNG signature
 }
 
-TEST_CASE("spec data: odm large_doc_nested", "[codec][spec_data]") {
-    auto d = round_trip<sm::odm_nested_doc>("odm/large_doc_nested.json");
+TEST_CASE("spec data (official): odm large_doc_nested", "[codec][spec_data][official_data]") {
+    auto dir = morm_data::official_dir_or_skip();
+    if (!dir) return;
+    auto d = round_trip<sm::odm_nested_doc>(*dir, "odm/large_doc_nested.json");
     CHECK(d.embedded_str_doc_1.field1 == "kj9$mxz#p2qw8r*vn4@h7c&u1s");
     CHECK(d.embedded_str_doc_array.size() == 2);
     CHECK(codec::field_name(&sm::odm_nested_doc::embedded_int_doc_14) == "embedded_int_doc_14");
 }
 
-TEST_CASE("spec data: driver small_doc", "[codec][spec_data]") {
-    auto d = round_trip<sm::driver_small_doc>("driver/small_doc.json");
+TEST_CASE("spec data (official): driver small_doc", "[codec][spec_data][official_data]") {
+    auto dir = morm_data::official_dir_or_skip();
+    if (!dir) return;
+    auto d = round_trip<sm::driver_small_doc>(*dir, "driver/small_doc.json");
     CHECK(d.k_oggaoR4O == "miNVpaKW");
     CHECK(d.k_Ph9CZN5L == 74094448);
 }
 
-TEST_CASE("spec data: driver large_doc", "[codec][spec_data]") {
-    auto d = round_trip<sm::driver_large_doc>("driver/large_doc.json");
+TEST_CASE("spec data (official): driver large_doc", "[codec][spec_data][official_data]") {
+    auto dir = morm_data::official_dir_or_skip();
+    if (!dir) return;
+    auto d = round_trip<sm::driver_large_doc>(*dir, "driver/large_doc.json");
     auto first = d.fields.find("qx3MigjubFSm");
     REQUIRE(first);
     CHECK(std::string(bson_iter_utf8(&*first, nullptr)) == "UAwV7PoNUVtv");
 }
 
-TEST_CASE("spec data: driver tweet", "[codec][spec_data]") {
-    auto t = round_trip<sm::tweet>("driver/tweet.json");
+TEST_CASE("spec data (official): driver tweet", "[codec][spec_data][official_data]") {
+    auto dir = morm_data::official_dir_or_skip();
+    if (!dir) return;
+    auto t = round_trip<sm::tweet>(*dir, "driver/tweet.json");
     CHECK(t.id == 22824602300);
     CHECK(t.in_reply_to_status_id == 22773233453);
     CHECK_FALSE(t.retweet_count);
