@@ -4,7 +4,9 @@
 #                               $MORM_URI (default mongodb://127.0.0.1:27017/mydatabase; starts
 #                               the embedded FerretDB there when nothing listens), run the quickstart
 #   scripts/run.sh test         install, build, run every test (unit, integration against a fresh
-#                               FerretDB or $MORM_TEST_URI, examples, the installed-package check)
+#                               FerretDB or $MORM_TEST_URI, examples, the installed-package check);
+#                               the official-data tests run when $MORM_DATA_DIR is set (or
+#                               ../shared/benchmarks/data exists: see scripts/data_dir.sh)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cmd=${1:-}
@@ -45,6 +47,10 @@ case $cmd in
         bash "$root/scripts/deps.sh"
         bash "$root/scripts/build.sh"
         bash "$root/scripts/check_install.sh"
+        source "$root/scripts/data_dir.sh"
+        use_official_data_beside "$root" run.sh
+        [[ -n ${MORM_DATA_DIR:-} ]] || echo "run.sh: MORM_DATA_DIR is not set: the tests that need the official" \
+            "MongoDB benchmark data report Skipped (the others use the data generated in $build/data)" >&2
         cd "$build"
         ctest --output-on-failure -j"$(nproc)" --timeout 600
         ;;
