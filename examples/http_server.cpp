@@ -4,15 +4,17 @@
 //                                [--uri mongodb://127.0.0.1:27017/mydatabase]
 //
 //   POST   /users             {"name": ..., "email": ...[, "id": ...]}  -> 201 | 400 | 409
-//   GET    /users/{id}                                                  -> 200 | 404
+//   GET    /users/{id}                                                  -> 200 | 400 | 404
 //   GET    /users?name=...&limit=N                                      -> 200 (JSON array)
 //   PATCH  /users/{id}        {"name"?: ..., "email"?: ...}             -> 200 | 400 | 404
-//   DELETE /users/{id}                                                  -> 204 | 404
+//   DELETE /users/{id}                                                  -> 204 | 400 | 404
 //
 // One engine (connection pool) for the process, one coroutine per TCP connection
 // (HTTP/1.1 keep-alive), one session (unit of work) per request. Errors are JSON too:
 // {"error": "..."}. `--port 0` picks a free port; the actual one is printed on stdout as
 // `listening on PORT`. SIGINT/SIGTERM stop accepting, close the pool and exit 0.
+// Ids and strings that are not valid UTF-8 or hold a NUL (`/users/%ff`, `/users/a1%00`)
+// are answered 400 before any database work.
 //
 // Request bodies are parsed with libbson's JSON parser, which saves a JSON dependency:
 // the parsed document is only inspected, never stored as is.
@@ -117,6 +119,10 @@ response error_response(const request& req, http::status st, std::string_view me
 
 // ------------------------------------------------------------------ JSON in
 
+/// Text that may reach the database: valid UTF-8 without NUL. morm refuses anything else
+/// too (errc::invalid_argument), but a web service should answer 400 before that.
+bool valid_text(std::string_view s) { return bson_utf8_validate(s.data(), s.size(), false); }
+
 /// The fields a request body may carry; absent ones stay nullopt.
 struct user_fields {
     std::optional<std::string> id;
@@ -144,6 +150,7 @@ std::string parse_user_fields(std::string_view body, user_fields& out) {
         if (!BSON_ITER_HOLDS_UTF8(&it)) return fmt::format("field '{}' must be a string", key);
         std::uint32_t len = 0;
         const char* s = bson_iter_utf8(&it, &len);
+        if (!valid_text({s, len})) return fmt::format("field '{}' must not contain NUL", key);
         slot->emplace(s, len);
     }
     if (out.id && out.id->empty()) return "field 'id' must not be empty (omit it to get a generated one)";
@@ -244,6 +251,8 @@ asio::awaitable<response> list_users(const morm::engine& eng, const request& req
     auto limit_param = find_param(qs, "limit");
     if (!name.valid || !limit_param.valid)
         co_return error_response(req, http::status::bad_request, "malformed percent-escape in the query string");
+    if (!valid_text(name.value))
+        co_return error_response(req, http::status::bad_request, "'name' must be valid UTF-8 without NUL");
     std::int64_t limit = default_list_limit;
     if (limit_param.present) {
         const auto& v = limit_param.value;
@@ -321,6 +330,8 @@ asio::awaitable<response> route(const morm::engine& eng, const request& req) {
     if (path.starts_with(prefix) && path.find('/', prefix.size()) == std::string_view::npos) {
         auto id = percent_decode(path.substr(prefix.size()), false);
         if (!id) co_return error_response(req, http::status::bad_request, "malformed percent-escape in the path");
+        if (!valid_text(*id))
+            co_return error_response(req, http::status::bad_request, "the user id must be valid UTF-8 without NUL");
         switch (req.method()) {
             case http::verb::get: co_return co_await get_user(eng, req, *id);
             case http::verb::patch: co_return co_await patch_user(eng, req, *id);
@@ -336,14 +347,18 @@ asio::awaitable<response> handle(const morm::engine& eng, const request& req) {
     try {
         res = co_await route(eng, req);
     } catch (const morm::error& e) {
-        // The database failed us (connection, timeout, server error): not the client's fault.
         auto code = e.code();
+        // A value morm refused to send (e.g. an id it cannot encode) is the caller's fault;
+        // the database failing us (connection, timeout, server error) is not.
+        bool refused = code == morm::errc::invalid_argument;
         bool unavailable = code == morm::errc::network || code == morm::errc::timeout ||
                            code == morm::errc::pool_timeout || code == morm::errc::pool_closed ||
                            code == morm::errc::connection_closed;
         fmt::print(stderr, "{} {}: {} ({})\n", std::string_view(req.method_string()), std::string_view(req.target()),
                    e.what(), code.message());
-        res = error_response(req, unavailable ? http::status::service_unavailable : http::status::internal_server_error,
+        res = error_response(req, refused       ? http::status::bad_request
+                                  : unavailable ? http::status::service_unavailable
+                                                : http::status::internal_server_error,
                              e.what());
     } catch (const std::exception& e) {
         fmt::print(stderr, "{} {}: {}\n", std::string_view(req.method_string()), std::string_view(req.target()), e.what());

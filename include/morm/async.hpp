@@ -34,7 +34,7 @@
 namespace morm {
 
 namespace detail {
-inline error_code error_from(std::exception_ptr e, diagnostics* diag) {
+[[nodiscard]] inline error_code error_from(std::exception_ptr e, diagnostics* diag) {
     if (!e) return {};
     try {
         std::rethrow_exception(e);

@@ -49,7 +49,7 @@ enum class errc : int {
 /// The category of `errc`.
 const boost::system::error_category& morm_category() noexcept;
 
-inline error_code make_error_code(errc e) noexcept { return {static_cast<int>(e), morm_category()}; }
+[[nodiscard]] inline error_code make_error_code(errc e) noexcept { return {static_cast<int>(e), morm_category()}; }
 
 /// Human-readable detail that goes with an error_code.
 struct diagnostics {

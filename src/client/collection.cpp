@@ -1,6 +1,7 @@
 #include <morm/bson/object_id.hpp>
 #include <morm/client/collection.hpp>
 #include <morm/client/write_pipeline.hpp>
+#include <morm/detail/text.hpp>
 #include <morm/wire/reply.hpp>
 
 #include <boost/asio/this_coro.hpp>
@@ -13,24 +14,33 @@ namespace morm {
 
 namespace {
 
+// Command bodies are built by these helpers only. Each throws when an append fails or a
+// caller's string is not valid UTF-8 without NUL, so that a body missing a part (a filter
+// left out, a name cut short at a NUL) is never sent: the build runs before any I/O.
+[[noreturn]] void refuse(const char* key, std::string_view why) {
+    throw error(errc::invalid_argument, fmt::format("command field '{}': {}; nothing was sent", key, why));
+}
+
 void append_doc(bson_t* b, const char* key, const bson::document& d) {
-    bson_append_document(b, key, -1, d.get());
+    if (!bson_append_document(b, key, -1, d.get())) refuse(key, "the document cannot be appended");
 }
 
 void append_array_of(bson_t* b, const char* key, const std::vector<bson::document>& docs) {
     bson_t arr;
-    bson_append_array_begin(b, key, -1, &arr);
+    if (!bson_append_array_begin(b, key, -1, &arr)) refuse(key, "the array cannot be appended");
     char buf[16];
     for (std::size_t i = 0; i < docs.size(); ++i) {
         const char* k;
         std::size_t kl = bson_uint32_to_string(static_cast<std::uint32_t>(i), &k, buf, sizeof buf);
-        bson_append_document(&arr, k, static_cast<int>(kl), docs[i].get());
+        if (!bson_append_document(&arr, k, static_cast<int>(kl), docs[i].get()))
+            refuse(key, "an element cannot be appended");
     }
-    bson_append_array_end(b, &arr);
+    if (!bson_append_array_end(b, &arr)) refuse(key, "the array cannot be appended");
 }
 
 void append_str(bson_t* b, const char* key, std::string_view v) {
-    bson_append_utf8(b, key, -1, v.data(), static_cast<int>(v.size()));
+    if (!detail::valid_text(v)) refuse(key, "not valid UTF-8, or contains NUL");
+    if (!bson_append_utf8(b, key, -1, v.data(), static_cast<int>(v.size()))) refuse(key, "cannot be appended");
 }
 
 bool has_id(const bson::document& d) {
@@ -112,7 +122,11 @@ bulk_write_result summarize(std::span<write_group> groups, const std::vector<std
     if (fatal) {
         d = fatal_diag;
     } else {
-        ec = make_error_code(r.errors.empty() ? errc::write_concern_error : errc::write_error);
+        // A write refused before sending (a bad name) is the caller's error, not the server's.
+        const bool refused = !r.errors.empty() && r.errors.front().kind == errc::invalid_argument;
+        ec = make_error_code(r.errors.empty() ? errc::write_concern_error
+                             : refused        ? errc::invalid_argument
+                                              : errc::write_error);
         if (!r.errors.empty()) {
             const auto& e = r.errors.front();
             d.server_code = e.code;
@@ -130,7 +144,36 @@ const write_concern* effective_wc(const std::optional<write_concern>& op, const 
     return st.default_wc.empty() ? nullptr : &st.default_wc;
 }
 
-error_code check_cursor(const bson_t* r, wire::cursor_reply& cr, diagnostics& d) { return wire::parse_cursor_reply(r, cr, d); }
+[[nodiscard]] error_code check_cursor(const bson_t* r, wire::cursor_reply& cr, diagnostics& d) { return wire::parse_cursor_reply(r, cr, d); }
+
+[[nodiscard]] error_code statement_failed(diagnostics& d) {
+    d.message = "the write statement could not be built; it was not sent";
+    return make_error_code(errc::encode_error);
+}
+
+/// One `updates` statement: {q, u (document or pipeline), upsert?, multi?}; a failed
+/// append fails the statement (a `q` left out would match every document).
+[[nodiscard]] error_code build_update_statement(bson_t* dst, const bson::document& q, const bson::document* u,
+                                  const std::vector<bson::document>* pipeline, bool upsert, bool multi,
+                                  diagnostics& d) {
+    bool ok = bson_append_document(dst, "q", 1, q.get());
+    if (ok && pipeline) {
+        bson_t arr;
+        ok = bson_append_array_begin(dst, "u", 1, &arr);
+        char buf[16];
+        for (std::size_t i = 0; ok && i < pipeline->size(); ++i) {
+            const char* k;
+            std::size_t kl = bson_uint32_to_string(static_cast<std::uint32_t>(i), &k, buf, sizeof buf);
+            ok = bson_append_document(&arr, k, static_cast<int>(kl), (*pipeline)[i].get());
+        }
+        ok = bson_append_array_end(dst, &arr) && ok;
+    } else if (ok) {
+        ok = bson_append_document(dst, "u", 1, u->get());
+    }
+    if (ok && upsert) ok = bson_append_bool(dst, "upsert", 6, true);
+    if (ok && multi) ok = bson_append_bool(dst, "multi", 5, true);
+    return ok ? error_code{} : statement_failed(d);
+}
 
 }  // namespace
 
@@ -274,7 +317,10 @@ asio::awaitable<bulk_write_result> collection::bulk_write(const std::vector<writ
             if (auto* ins = std::get_if<insert_one_model>(&m)) {
                 if (auto& oid = generated[idx[i]]) {
                     bson_oid_t o = oid->to_bson();
-                    bson_append_oid(dst, "_id", 3, &o);
+                    if (!bson_append_oid(dst, "_id", 3, &o)) {
+                        d.message = "document cannot be appended";
+                        return make_error_code(errc::encode_error);
+                    }
                 }
                 if (!bson_concat(dst, ins->document.get())) {
                     d.message = "document cannot be appended";
@@ -294,20 +340,15 @@ asio::awaitable<bulk_write_result> collection::bulk_write(const std::vector<writ
                     d.message = "replacement document must not contain $-operators";
                     return make_error_code(errc::invalid_argument);
                 }
-                append_doc(dst, "q", f);
-                if (use_pipeline) append_array_of(dst, "u", *p);
-                else append_doc(dst, "u", *u);
-                if (upsert) bson_append_bool(dst, "upsert", 6, true);
-                if (multi) bson_append_bool(dst, "multi", 5, true);
-                return {};
+                return build_update_statement(dst, f, u, use_pipeline ? p : nullptr, upsert, multi, d);
             };
             if (auto* x = std::get_if<update_one_model>(&m)) return upd(x->filter, &x->update, &x->pipeline, x->upsert, false, false);
             if (auto* x = std::get_if<update_many_model>(&m)) return upd(x->filter, &x->update, &x->pipeline, x->upsert, true, false);
             if (auto* x = std::get_if<replace_one_model>(&m)) return upd(x->filter, &x->replacement, nullptr, x->upsert, false, true);
             const bool many = std::holds_alternative<delete_many_model>(m);
             const auto& f = many ? std::get<delete_many_model>(m).filter : std::get<delete_one_model>(m).filter;
-            append_doc(dst, "q", f);
-            bson_append_int32(dst, "limit", 5, many ? 0 : 1);
+            if (!bson_append_document(dst, "q", 1, f.get()) || !bson_append_int32(dst, "limit", 5, many ? 0 : 1))
+                return statement_failed(d);
             return {};
         };
     }
@@ -474,7 +515,7 @@ asio::awaitable<std::int64_t> collection::count_documents(const bson::document& 
     std::vector<bson::document> pipeline;
     {
         bson::document m;
-        bson_append_document(m.get(), "$match", -1, filter.get());
+        append_doc(m.get(), "$match", filter);
         pipeline.push_back(std::move(m));
     }
     if (opts.skip > 0) {
@@ -662,7 +703,10 @@ asio::awaitable<void> collection::drop() const {
 asio::awaitable<bson::document> database::run_command(const bson::document& cmd) const {
     bson::document out;
     co_await st_->command(
-        name_, [&](bson_t* b) { bson_concat(b, cmd.get()); },
+        name_,
+        [&](bson_t* b) {
+            if (!bson_concat(b, cmd.get())) refuse("(command)", "the command cannot be appended");
+        },
         [&](const bson_t* r) { out.assign(bson::document_view(bson_get_data(r), r->len)); });
     co_return out;
 }

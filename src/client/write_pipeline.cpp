@@ -1,4 +1,5 @@
 #include <morm/client/write_pipeline.hpp>
+#include <morm/detail/text.hpp>
 #include <morm/net/connection.hpp>
 #include <morm/wire/reply.hpp>
 
@@ -65,7 +66,8 @@ std::size_t encode_group(net::connection& conn, write_group& g, std::size_t gi, 
         auto& o = g.outcomes[i];
         o.st = item_outcome::state::failed;
         if (e) {
-            o.error = e == errc::document_too_large ? errc::document_too_large : errc::encode_error;
+            // The caller's reason when it is one of ours (e.g. invalid_argument), else encode_error.
+            o.error = e.category() == morm_category() && e != errc::ok ? errc(e.value()) : errc::encode_error;
             o.message = std::move(d.message);
         } else {
             o.error = errc::document_too_large;
@@ -73,6 +75,16 @@ std::size_t encode_group(net::connection& conn, write_group& g, std::size_t gi, 
                                     sd.max_bson_object_size);
         }
     };
+    if (!detail::valid_text(g.collection) || !detail::valid_text(g.db)) {
+        // A name cut short at a NUL by the server would write to another namespace.
+        for (; next < g.count; ++next) {
+            diagnostics d;
+            d.message = fmt::format("the {} name is not valid UTF-8 or contains NUL; it was not sent",
+                                    detail::valid_text(g.db) ? "collection" : "database");
+            reject(next, make_error_code(errc::invalid_argument), d, 0);
+        }
+        return next;
+    }
     while (next < g.count && (max_frames == 0 || made < max_frames)) {
         frame_plan fp{gi, conn.next_request_id(), {}, {}};
         wire::op_msg_writer w(buf, fp.request_id);

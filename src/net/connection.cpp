@@ -1,4 +1,5 @@
 #include <morm/net/connection.hpp>
+#include <morm/detail/text.hpp>
 #include <morm/wire/reply.hpp>
 #include <morm/wire/scram.hpp>
 
@@ -25,14 +26,14 @@ namespace {
 constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
 std::atomic<std::uint64_t> next_connection_id{0};
 
-error_code set_diag(diagnostics& diag, errc e, std::string msg) {
+[[nodiscard]] error_code set_diag(diagnostics& diag, errc e, std::string msg) {
     diag.clear();
     diag.message = std::move(msg);
     return make_error_code(e);
 }
 
 /// Maps socket-level errors to morm codes, keeping the system message in diagnostics.
-error_code net_error(diagnostics& diag, const error_code& ec, std::string_view what, const endpoint& ep) {
+[[nodiscard]] error_code net_error(diagnostics& diag, const error_code& ec, std::string_view what, const endpoint& ep) {
     if (ec == asio::error::operation_aborted)
         return set_diag(diag, errc::timeout, fmt::format("{} {}: timed out or cancelled", what, ep.to_string()));
     if (ec == asio::error::eof || ec == asio::error::connection_reset || ec == asio::error::broken_pipe)
@@ -48,13 +49,13 @@ struct connection::streams {
     std::optional<ssl::stream<tcp::socket>> tls;
 
     template <class Buffers>
-    asio::awaitable<std::tuple<error_code, std::size_t>> write(const Buffers& b) {
+    [[nodiscard]] asio::awaitable<std::tuple<error_code, std::size_t>> write(const Buffers& b) {
         if (tls) co_return co_await asio::async_write(*tls, b, nothrow);
         if (local) co_return co_await asio::async_write(*local, b, nothrow);
         co_return co_await asio::async_write(*plain, b, nothrow);
     }
     template <class Buffers>
-    asio::awaitable<std::tuple<error_code, std::size_t>> read_some(const Buffers& b) {
+    [[nodiscard]] asio::awaitable<std::tuple<error_code, std::size_t>> read_some(const Buffers& b) {
         if (tls) co_return co_await tls->async_read_some(b, nothrow);
         if (local) co_return co_await local->async_read_some(b, nothrow);
         co_return co_await plain->async_read_some(b, nothrow);
@@ -85,8 +86,7 @@ std::shared_ptr<ssl::context> make_ssl_context(const tls_params& p, error_code& 
     if (!p.ca_file.empty()) {
         ctx->load_verify_file(p.ca_file, ec);
         if (ec) {
-            set_diag(diag, errc::tls_error, fmt::format("cannot load tlsCAFile '{}': {}", p.ca_file, ec.message()));
-            ec = make_error_code(errc::tls_error);
+            ec = set_diag(diag, errc::tls_error, fmt::format("cannot load tlsCAFile '{}': {}", p.ca_file, ec.message()));
             return nullptr;
         }
     } else {
@@ -101,9 +101,8 @@ std::shared_ptr<ssl::context> make_ssl_context(const tls_params& p, error_code& 
         ctx->use_certificate_chain_file(p.certificate_key_file, ec);
         if (!ec) ctx->use_private_key_file(p.certificate_key_file, ssl::context::pem, ec);
         if (ec) {
-            set_diag(diag, errc::tls_error,
-                     fmt::format("cannot load tlsCertificateKeyFile '{}': {}", p.certificate_key_file, ec.message()));
-            ec = make_error_code(errc::tls_error);
+            ec = set_diag(diag, errc::tls_error,
+                          fmt::format("cannot load tlsCertificateKeyFile '{}': {}", p.certificate_key_file, ec.message()));
             return nullptr;
         }
     }
@@ -442,15 +441,24 @@ asio::awaitable<void> connection::async_command(std::string_view db, const std::
                                                 const std::function<void(const struct _bson_t*)>& on_reply,
                                                 std::chrono::milliseconds deadline, error_code& ec,
                                                 diagnostics& diag) {
+    if (!morm::detail::valid_text(db)) {
+        // Cut short at the NUL by the server, the name would be another database.
+        ec = set_diag(diag, errc::invalid_argument, "the database name is not valid UTF-8 or contains NUL; nothing was sent");
+        co_return;
+    }
     out_.clear();
     std::int32_t rid = next_request_id();
     {
         wire::op_msg_writer w(out_, rid);
         bson_t* body = w.begin_body();
-        build(body);
+        build(body);  // throws (before any I/O) when the caller's data cannot be appended
         bson_iter_t probe;
-        if (!bson_iter_init_find(&probe, body, "$db"))
-            bson_append_utf8(body, "$db", 3, db.data(), static_cast<int>(db.size()));
+        if (!bson_iter_init_find(&probe, body, "$db") &&
+            !bson_append_utf8(body, "$db", 3, db.data(), static_cast<int>(db.size()))) {
+            w.abandon();
+            ec = set_diag(diag, errc::invalid_argument, "the command cannot hold $db; nothing was sent");
+            co_return;
+        }
         w.end_body();
         w.finish();
     }

@@ -113,21 +113,47 @@ std::shared_ptr<void> session::lookup(const detail::model_ops& ops, const std::s
 }
 
 session::entry* session::find_entry(const detail::model_ops& ops, const void* obj) {
-    if (auto* st = impl_->find_store(ops)) {
-        auto it = st->by_id.find(ops.id_key(obj));
+    std::string key;
+    if (auto* st = impl_->find_store(ops); st && !ops.id_key(obj, key, nullptr)) {
+        auto it = st->by_id.find(key);
         if (it != st->by_id.end() && it->second->obj.get() == obj) return it->second;
     }
-    // Not under its current id: a pending object whose id was changed after add().
+    // Not under its current id: an object whose id was changed (or made invalid) after it
+    // entered the session.
     for (auto& e : impl_->entries)
         if (!e.dead && e.obj.get() == obj) return &e;
     return nullptr;
 }
 
+namespace {
+/// The object's identity key; an id that cannot be encoded throws errc::invalid_argument.
+std::string checked_id_key(const detail::model_ops& ops, const void* obj, std::string_view what) {
+    std::string key;
+    diagnostics diag;
+    if (auto ec = ops.id_key(obj, key, &diag)) {
+        diag.message = fmt::format("{}: {}", what, diag.message);
+        throw error(ec, std::move(diag));
+    }
+    return key;
+}
+
+/// BSON bytes of the object as the session encodes it (the change-tracking snapshot).
+void take_snapshot(const detail::model_ops& ops, const void* obj, std::string& out) {
+    bson_t snap;
+    bson_init(&snap);
+    diagnostics diag;
+    auto ec = ops.encode(obj, &snap, &diag);
+    if (!ec) out.assign(reinterpret_cast<const char*>(bson_get_data(&snap)), snap.len);
+    bson_destroy(&snap);
+    if (ec) throw error(ec, std::move(diag));
+}
+}  // namespace
+
 void session::stage_add(const detail::model_ops& ops, std::shared_ptr<void> obj) {
     auto& st = impl_->store_for(ops, engine_);
     ops.ensure_id(obj.get());
     // One hash lookup: reserve the slot, then fill it.
-    auto [it, inserted] = st.by_id.try_emplace(ops.id_key(obj.get()), nullptr);
+    auto [it, inserted] = st.by_id.try_emplace(checked_id_key(ops, obj.get(), "add()"), nullptr);
     if (!inserted) {
         if (it->second->obj == obj) return;  // already managed
         throw error(errc::invalid_argument,
@@ -145,7 +171,7 @@ void session::stage_add(const detail::model_ops& ops, std::shared_ptr<void> obj)
 std::shared_ptr<void> session::stage_merge(const detail::model_ops& ops, std::shared_ptr<void> obj) {
     auto& st = impl_->store_for(ops, engine_);
     ops.ensure_id(obj.get());
-    auto key = ops.id_key(obj.get());
+    auto key = checked_id_key(ops, obj.get(), "merge()");
     if (auto it = st.by_id.find(key); it != st.by_id.end()) {
         auto& e = *it->second;
         if (e.st == entry::state::pending_delete) e.st = e.has_snapshot ? entry::state::persistent : entry::state::pending_merge;
@@ -166,15 +192,20 @@ void session::stage_remove(const detail::model_ops& ops, const void* obj) {
     e->st = entry::state::pending_delete;
 }
 
-bool session::rekey(entry* e) {
-    auto key = e->ops->id_key(e->obj.get());
-    if (key == e->key) return true;
+[[nodiscard]] error_code session::rekey(entry* e, diagnostics& diag) {
+    std::string key;
+    if (auto ec = e->ops->id_key(e->obj.get(), key, &diag)) return ec;
+    if (key == e->key) return {};
     auto& st = impl_->store_for(*e->ops, engine_);
-    if (st.by_id.count(key)) return false;
+    if (st.by_id.count(key)) {
+        diag.message = fmt::format("the object's _id was changed to {}, which another object in the session has",
+                                   e->ops->id_json(e->obj.get()));
+        return make_error_code(errc::invalid_argument);
+    }
     if (auto it = st.by_id.find(e->key); it != st.by_id.end() && it->second == e) st.by_id.erase(it);
     e->key = std::move(key);
     st.by_id.emplace(e->key, e);
-    return true;
+    return {};
 }
 
 void session::expunge_impl(const detail::model_ops& ops, const void* obj) {
@@ -197,11 +228,15 @@ void session::rollback() {
             impl_->kill(e);
             continue;
         }
-        // Restore the last known server state (and its identity key).
-        e.ops->decode(reinterpret_cast<const std::uint8_t*>(e.snapshot.data()), e.snapshot.size(), e.obj.get(),
-                      nullptr);
+        // Restore the last known server state, whose _id is the one the entry is keyed
+        // by. The snapshot is the session's own encoding of the object, so it decodes.
+        diagnostics ignored;
+        if (e.ops->decode(reinterpret_cast<const std::uint8_t*>(e.snapshot.data()), e.snapshot.size(), e.obj.get(),
+                          &ignored)) {
+            impl_->kill(e);
+            continue;
+        }
         e.st = entry::state::persistent;
-        rekey(&e);
     }
     impl_->compact();
 }
@@ -217,8 +252,9 @@ bool session::dirty() const {
             break;
         }
         bson_reinit(&scratch);
-        e.ops->encode(e.obj.get(), &scratch, nullptr);
-        if (scratch.len != e.snapshot.size() || std::memcmp(bson_get_data(&scratch), e.snapshot.data(), scratch.len) != 0) {
+        // An object that no longer encodes has changes (that commit() will refuse).
+        if (e.ops->encode(e.obj.get(), &scratch, nullptr) ||
+            scratch.len != e.snapshot.size() || std::memcmp(bson_get_data(&scratch), e.snapshot.data(), scratch.len) != 0) {
             d = true;
             break;
         }
@@ -239,20 +275,29 @@ std::shared_ptr<void> session::track_loaded(const detail::model_ops& ops, bson::
     auto obj = ops.make();
     diagnostics diag;
     if (auto ec = ops.decode(doc.data(), doc.size(), obj.get(), &diag)) throw error(ec, diag);
-    entry& e = impl_->emplace(st, obj, entry::state::persistent, std::move(idkey));
     // The snapshot is our own encoding of the object, so that an unchanged object
     // compares equal byte for byte (the stored document may order or type fields
     // differently, e.g. written by another driver).
-    bson_t snap;
-    bson_init(&snap);
-    ops.encode(obj.get(), &snap, nullptr);
-    e.snapshot.assign(reinterpret_cast<const char*>(bson_get_data(&snap)), snap.len);
-    bson_destroy(&snap);
+    std::string snapshot;
+    take_snapshot(ops, obj.get(), snapshot);
+    entry& e = impl_->emplace(st, obj, entry::state::persistent, std::move(idkey));
+    e.snapshot = std::move(snapshot);
     e.has_snapshot = true;
     return obj;
 }
 
-asio::awaitable<std::shared_ptr<void>> session::load_one(const detail::model_ops& ops, const bson::document& filter) {
+namespace {
+/// {_id: <the id whose identity key is idkey>}.
+bson::document id_filter(const std::string& idkey) {
+    bson::document filter;
+    if (!detail::append_id_from_key(filter.get(), "_id", idkey))
+        throw error(errc::invalid_argument, "internal: an identity key that is not a BSON value");
+    return filter;
+}
+}  // namespace
+
+asio::awaitable<std::shared_ptr<void>> session::load_one(const detail::model_ops& ops, const std::string& idkey) {
+    const bson::document filter = id_filter(idkey);
     auto coll = engine_.database().collection(ops.collection);
     find_options fo;
     fo.limit = 1;
@@ -266,8 +311,9 @@ asio::awaitable<std::shared_ptr<void>> session::load_one(const detail::model_ops
 asio::awaitable<void> session::refresh_impl(const detail::model_ops& ops, void* obj) {
     auto* e = find_entry(ops, obj);
     if (!e) throw error(errc::invalid_argument, "refresh(): the object is not in the session");
-    bson::document filter;
-    ops.append_id(obj, filter.get(), "_id");
+    // The id the session knows the object by: a pending object's current one (checked),
+    // a loaded object's stored one (its id member may have been changed since).
+    const bson::document filter = id_filter(e->has_snapshot ? e->key : checked_id_key(ops, obj, "refresh()"));
     auto coll = engine_.database().collection(ops.collection);
     auto d = co_await coll.find_one(filter);
     if (!d) {
@@ -276,11 +322,7 @@ asio::awaitable<void> session::refresh_impl(const detail::model_ops& ops, void* 
     }
     diagnostics diag;
     if (auto ec = ops.decode(d->data(), d->size(), obj, &diag)) throw error(ec, diag);
-    bson_t snap;
-    bson_init(&snap);
-    ops.encode(obj, &snap, nullptr);
-    e->snapshot.assign(reinterpret_cast<const char*>(bson_get_data(&snap)), snap.len);
-    bson_destroy(&snap);
+    take_snapshot(ops, obj, e->snapshot);
     e->has_snapshot = true;
     e->st = entry::state::persistent;
 }
@@ -325,6 +367,23 @@ struct work_item {
     std::size_t update = SIZE_MAX;  // update: index of its $set/$unset document in `updates`
     std::string new_snapshot;       // what the server holds once this write succeeds
 };
+
+/// Appends the statement filter `q: {_id: <id of idkey>[, <version field>: version]}`;
+/// false if an append failed (the statement must then not be sent).
+bool append_id_filter(bson_t* dst, const std::string& idkey, const std::string_view* version_field,
+                      std::int64_t version) {
+    bson_t q;
+    if (!bson_append_document_begin(dst, "q", 1, &q)) return false;
+    bool ok = detail::append_id_from_key(&q, "_id", idkey);
+    if (ok && version_field)
+        ok = bson_append_int64(&q, version_field->data(), static_cast<int>(version_field->size()), version);
+    return bson_append_document_end(dst, &q) && ok;
+}
+
+[[nodiscard]] error_code append_failed(diagnostics& d) {
+    d.message = "the write statement could not be built; it was not sent";
+    return make_error_code(errc::encode_error);
+}
 
 struct collection_plan {
     std::string_view name;
@@ -375,15 +434,35 @@ asio::awaitable<commit_result> session::commit(error_code& out_ec, diagnostics& 
             // The id of a not-yet-written object may have been changed since add() (e.g. to fix
             // a duplicate key the last commit reported): re-key its identity-map entry so that
             // get() finds it under the id it is stored with.
-            if (!rekey(e)) {
+            diagnostics kd;
+            if (auto kec = rekey(e, kd)) {
                 object_outcome f;
                 f.collection = std::string(ops.collection);
                 f.id = ops.id_json(e->obj.get());
                 f.op = e->st == entry::state::pending_insert ? object_outcome::operation::insert
                                                              : object_outcome::operation::upsert;
                 f.error = errc::invalid_argument;
-                f.message = fmt::format("the object's _id was changed to {}, which another object in the session has",
-                                        f.id);
+                f.message = std::move(kd.message);
+                f.object = e->obj;
+                result.failures.push_back(std::move(f));
+                continue;
+            }
+        } else if (e->st == entry::state::persistent) {
+            // Writes go to the stored _id (the entry's key); a changed or unencodable id
+            // member would otherwise be written as a $set, or send an update elsewhere.
+            std::string key;
+            diagnostics kd;
+            const bool bad = static_cast<bool>(ops.id_key(e->obj.get(), key, &kd));
+            if (bad || key != e->key) {
+                object_outcome f;
+                f.collection = std::string(ops.collection);
+                f.id = ops.id_json(e->obj.get());
+                f.op = object_outcome::operation::update;
+                f.error = errc::invalid_argument;
+                f.message = bad ? std::move(kd.message)
+                                : fmt::format("the _id of a loaded object cannot be changed (now {}); expunge it and "
+                                              "add a new object instead",
+                                              f.id);
                 f.object = e->obj;
                 result.failures.push_back(std::move(f));
                 continue;
@@ -436,7 +515,11 @@ asio::awaitable<commit_result> session::commit(error_code& out_ec, diagnostics& 
                     w.old_version = *v;
                     *v = w.old_version + 1;
                     bson_reinit(&scratch);
-                    ops.encode(e->obj.get(), &scratch, nullptr);
+                    // Encoded a moment ago with the old version: only the number differs.
+                    if (ops.encode(e->obj.get(), &scratch, nullptr)) {
+                        *v = w.old_version;
+                        break;
+                    }
                 }
                 bson_t old;
                 bson_init_static(&old, reinterpret_cast<const std::uint8_t*>(e->snapshot.data()), e->snapshot.size());
@@ -501,37 +584,27 @@ asio::awaitable<commit_result> session::commit(error_code& out_ec, diagnostics& 
                     return {};
                 }
                 case work_kind::merge: {
-                    bson_t q, u;
-                    bson_append_document_begin(dst, "q", 1, &q);
-                    ops.append_id(obj, &q, "_id");
-                    bson_append_document_end(dst, &q);
-                    bson_append_document_begin(dst, "u", 1, &u);
+                    bson_t u;
+                    if (!append_id_filter(dst, w.e->key, nullptr, 0)) return append_failed(d);
+                    if (!bson_append_document_begin(dst, "u", 1, &u)) return append_failed(d);
                     if (auto ec = ops.encode(obj, &u, &d)) return ec;
                     if (keep) w.new_snapshot.assign(reinterpret_cast<const char*>(bson_get_data(&u)), u.len);
-                    bson_append_document_end(dst, &u);
-                    bson_append_bool(dst, "upsert", 6, true);
+                    if (!bson_append_document_end(dst, &u) || !bson_append_bool(dst, "upsert", 6, true))
+                        return append_failed(d);
                     return {};
                 }
                 case work_kind::update: {
-                    bson_t q;
-                    bson_append_document_begin(dst, "q", 1, &q);
-                    ops.append_id(obj, &q, "_id");
-                    if (w.versioned)
-                        bson_append_int64(&q, ops.version_field.data(), static_cast<int>(ops.version_field.size()),
-                                          w.old_version);
-                    bson_append_document_end(dst, &q);
-                    bson_append_document(dst, "u", 1, updates[w.update].get());
+                    const auto& vf = w.versioned ? ops.version_field : std::string_view{};
+                    if (!append_id_filter(dst, w.e->key, vf.empty() ? nullptr : &vf, w.old_version) ||
+                        !bson_append_document(dst, "u", 1, updates[w.update].get()))
+                        return append_failed(d);
                     return {};
                 }
                 case work_kind::remove: {
-                    bson_t q;
-                    bson_append_document_begin(dst, "q", 1, &q);
-                    ops.append_id(obj, &q, "_id");
-                    if (w.versioned)
-                        bson_append_int64(&q, ops.version_field.data(), static_cast<int>(ops.version_field.size()),
-                                          w.old_version);
-                    bson_append_document_end(dst, &q);
-                    bson_append_int32(dst, "limit", 5, 1);
+                    const auto& vf = w.versioned ? ops.version_field : std::string_view{};
+                    if (!append_id_filter(dst, w.e->key, vf.empty() ? nullptr : &vf, w.old_version) ||
+                        !bson_append_int32(dst, "limit", 5, 1))
+                        return append_failed(d);
                     return {};
                 }
             }
@@ -663,18 +736,23 @@ asio::awaitable<commit_result> session::commit(error_code& out_ec, diagnostics& 
             if (seen_before) continue;
             bson::document filter;
             bson_t id_doc, in_arr;
-            bson_append_document_begin(filter.get(), "_id", 3, &id_doc);
-            bson_append_array_begin(&id_doc, "$in", 3, &in_arr);
+            bool built = bson_append_document_begin(filter.get(), "_id", 3, &id_doc) &&
+                         bson_append_array_begin(&id_doc, "$in", 3, &in_arr);
             std::uint32_t n = 0;
             char buf[16];
             for (auto& u : verify) {
-                if (u.w->e->ops != ops) continue;
+                if (u.w->e->ops != ops || !built) continue;
                 const char* key;
                 bson_uint32_to_string(n++, &key, buf, sizeof buf);
-                ops->append_id(u.w->e->obj.get(), &in_arr, key);
+                built = detail::append_id_from_key(&in_arr, key, u.w->e->key);
             }
-            bson_append_array_end(&id_doc, &in_arr);
-            bson_append_document_end(filter.get(), &id_doc);
+            built = built && bson_append_array_end(&id_doc, &in_arr) && bson_append_document_end(filter.get(), &id_doc);
+            if (!built) {
+                // Never a find with a partial filter: leave these unconfirmed.
+                vec = make_error_code(errc::encode_error);
+                vdiag.message = "the _id filter could not be built";
+                continue;
+            }
             find_options fo;
             fo.projection = bson::document::from_json(R"({"_id": 1})");
             std::vector<std::string> present;
@@ -691,8 +769,7 @@ asio::awaitable<commit_result> session::commit(error_code& out_ec, diagnostics& 
             }
             for (std::size_t k = 0; k < verify.size(); ++k)
                 if (verify[k].w->e->ops == ops)
-                    found[k] = std::find(present.begin(), present.end(), ops->id_key(verify[k].w->e->obj.get())) !=
-                               present.end();
+                    found[k] = std::find(present.begin(), present.end(), verify[k].w->e->key) != present.end();
         }
         for (std::size_t k = 0; k < verify.size(); ++k) {
             if (found[k]) {

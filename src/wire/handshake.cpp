@@ -47,7 +47,7 @@ void build_hello(bson_t* body, const hello_params& params) {
     BSON_APPEND_UTF8(body, "$db", "admin");
 }
 
-error_code parse_hello(const bson_t* body, server_description& out, diagnostics& diag) {
+[[nodiscard]] error_code parse_hello(const bson_t* body, server_description& out, diagnostics& diag) {
     if (auto ec = check_command_reply(body, diag)) return ec;
     out = server_description{};
     bson_iter_t it;

@@ -24,7 +24,7 @@ std::int32_t read_i32(const std::uint8_t* p) noexcept {
     return static_cast<std::int32_t>(BSON_UINT32_FROM_LE(u));
 }
 
-error_code fail(diagnostics& diag, std::string msg) {
+[[nodiscard]] error_code fail(diagnostics& diag, std::string msg) {
     diag.clear();
     diag.message = std::move(msg);
     return make_error_code(errc::protocol);
@@ -37,7 +37,7 @@ std::uint32_t crc32c(const std::uint8_t* data, std::size_t n, std::uint32_t crc)
     return ~crc;
 }
 
-error_code parse_header(std::span<const std::uint8_t, header_size> b, message_header& out,
+[[nodiscard]] error_code parse_header(std::span<const std::uint8_t, header_size> b, message_header& out,
                         std::int32_t max_message_size, diagnostics& diag) noexcept {
     out.message_length = read_i32(b.data());
     out.request_id = read_i32(b.data() + 4);
@@ -154,7 +154,7 @@ void op_msg_writer::abandon() noexcept {
     buf_.set_size_unchecked(start_);
 }
 
-error_code parse_op_msg(std::span<const std::uint8_t> frame, op_msg_view& out, diagnostics& diag) noexcept {
+[[nodiscard]] error_code parse_op_msg(std::span<const std::uint8_t> frame, op_msg_view& out, diagnostics& diag) noexcept {
     if (frame.size() < min_op_msg_size)
         return fail(diag, fmt::format("OP_MSG of {} bytes is shorter than the minimum {}", frame.size(),
                                       min_op_msg_size));

@@ -27,7 +27,7 @@ bool numeric(const bson_iter_t& it, double& out) {
     }
 }
 
-error_code protocol(diagnostics& diag, std::string msg) {
+[[nodiscard]] error_code protocol(diagnostics& diag, std::string msg) {
     diag.clear();
     diag.message = std::move(msg);
     return make_error_code(errc::protocol);
@@ -63,7 +63,7 @@ void fill_server_error(const bson_t* body, diagnostics& diag) {
     if (diag.message.empty()) diag.message = "command failed";
 }
 
-error_code check_command_reply(const bson_t* body, diagnostics& diag) {
+[[nodiscard]] error_code check_command_reply(const bson_t* body, diagnostics& diag) {
     bson_iter_t it;
     if (!bson_iter_init_find(&it, body, "ok")) return protocol(diag, "reply has no 'ok' field");
     double ok = 0;
@@ -102,7 +102,7 @@ void write_reply::clear() {
     upserted.clear();
 }
 
-error_code parse_write_reply(const bson_t* body, write_reply& out, diagnostics& diag) {
+[[nodiscard]] error_code parse_write_reply(const bson_t* body, write_reply& out, diagnostics& diag) {
     out.clear();
     if (auto ec = check_command_reply(body, diag)) return ec;
     bson_iter_t it;
@@ -166,7 +166,7 @@ error_code parse_write_reply(const bson_t* body, write_reply& out, diagnostics& 
     return {};
 }
 
-error_code parse_cursor_reply(const bson_t* body, cursor_reply& out, diagnostics& diag) {
+[[nodiscard]] error_code parse_cursor_reply(const bson_t* body, cursor_reply& out, diagnostics& diag) {
     if (auto ec = check_command_reply(body, diag)) return ec;
     bson_iter_t it, c;
     if (!bson_iter_init_find(&it, body, "cursor") || !BSON_ITER_HOLDS_DOCUMENT(&it) || !bson_iter_recurse(&it, &c))

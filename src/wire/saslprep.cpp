@@ -181,14 +181,14 @@ struct scratch_wiper {
     }
 };
 
-error_code failed(std::string& out) {
+[[nodiscard]] error_code failed(std::string& out) {
     out.clear();
     return make_error_code(errc::auth_failed);
 }
 
 }  // namespace
 
-error_code saslprep(std::string_view in, std::string& out) {
+[[nodiscard]] error_code saslprep(std::string_view in, std::string& out) {
     // Fast path: printable ASCII is unaffected by every step. ASCII controls are C.2.1.
     bool printable_ascii = true;
     for (char ch : in) {

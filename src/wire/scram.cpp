@@ -204,7 +204,7 @@ scram_client::~scram_client() {
     OPENSSL_cleanse(server_signature_.data(), server_signature_.size());
 }
 
-error_code scram_client::fail(errc e, diagnostics& diag, std::string_view what) {
+[[nodiscard]] error_code scram_client::fail(errc e, diagnostics& diag, std::string_view what) {
     state_ = state::failed;
     diag.clear();
     diag.message.reserve(what.size() + username_.size() + 40);
@@ -225,7 +225,7 @@ std::string scram_client::client_first() {
     return out;
 }
 
-error_code scram_client::handle_server_first(std::string_view server_first, std::string& client_final,
+[[nodiscard]] error_code scram_client::handle_server_first(std::string_view server_first, std::string& client_final,
                                              diagnostics& diag) {
     if (state_ != state::first_sent)
         return fail(errc::invalid_argument, diag, "handle_server_first called out of order");
@@ -307,7 +307,7 @@ error_code scram_client::handle_server_first(std::string_view server_first, std:
     return {};
 }
 
-error_code scram_client::handle_server_final(std::string_view server_final, diagnostics& diag) {
+[[nodiscard]] error_code scram_client::handle_server_final(std::string_view server_final, diagnostics& diag) {
     if (state_ != state::final_sent)
         return fail(errc::invalid_argument, diag, "handle_server_final called out of order");
 

@@ -432,6 +432,55 @@ TEST_CASE("http_server serves every route", "[examples][integration]") {
     CHECK(*code == 0);
 }
 
+TEST_CASE("http_server answers 400 to ids that are not valid UTF-8 or hold a NUL, and changes nothing",
+          "[examples][integration][security]") {
+    db_guard db(morm_test::unique_db("ex_http_ids"));
+    server_process server(uri_with_db(db.name));
+    http_client c(server.port());
+    using http::status;
+    using http::verb;
+
+    auto r = c.request(verb::post, "/users", R"({"id": "alice", "name": "Alice", "email": "alice@secret.example"})");
+    REQUIRE(r.result() == status::created);
+    r = c.request(verb::post, "/users", R"({"id": "a1", "name": "Bob", "email": "bob@secret.example"})");
+    REQUIRE(r.result() == status::created);
+    const auto before_alice = find_in(db.name, "users", R"({"_id": "alice"})");
+    const auto before_a1 = find_in(db.name, "users", R"({"_id": "a1"})");
+    REQUIRE(before_alice);
+    REQUIRE(before_a1);
+
+    for (std::string id : {"%ff", "a1%00", "%00", "alice%c3", "%ed%a0%80"}) {
+        INFO("id: " << id);
+        r = c.request(verb::get, "/users/" + id);
+        CHECK(r.result() == status::bad_request);
+        CHECK_FALSE(contains(r.body(), "secret.example"));
+        r = c.request(verb::patch, "/users/" + id, R"({"email": "pwned@evil.example"})");
+        CHECK(r.result() == status::bad_request);
+        CHECK_FALSE(contains(r.body(), "secret.example"));
+        r = c.request(verb::delete_, "/users/" + id);
+        CHECK(r.result() == status::bad_request);
+    }
+    // A NUL smuggled in through JSON is refused too.
+    r = c.request(verb::post, "/users", R"({"id": "alice\u0000x", "name": "M", "email": "m@evil.example"})");
+    CHECK(r.result() == status::bad_request);
+    r = c.request(verb::get, "/users?name=Alice%00");
+    CHECK(r.result() == status::bad_request);
+
+    // Both users exactly as they were.
+    CHECK(count_in(db.name, "users") == 2);
+    auto after_alice = find_in(db.name, "users", R"({"_id": "alice"})");
+    auto after_a1 = find_in(db.name, "users", R"({"_id": "a1"})");
+    REQUIRE(after_alice);
+    REQUIRE(after_a1);
+    CHECK(after_alice->to_json() == before_alice->to_json());
+    CHECK(after_a1->to_json() == before_a1->to_json());
+
+    auto code = server.stop();
+    INFO("stderr: " << server.stderr_text());
+    REQUIRE(code.has_value());
+    CHECK(*code == 0);
+}
+
 TEST_CASE("bulk_import imports tweets-5000", "[examples][integration]") {
     db_guard db(morm_test::unique_db("ex_bulk"));
     // the generated tweets (data/gen_data.cpp): this test needs no official data

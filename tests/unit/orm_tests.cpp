@@ -66,6 +66,24 @@ using morm::bson::document;
 namespace {
 
 std::string canon(const document& d) { return d.to_json(morm::bson::json_mode::canonical); }
+
+/// Identity key of a value that must encode.
+template <class V>
+std::string key_of(const V& v) {
+    std::string k;
+    morm::diagnostics d;
+    auto ec = morm::detail::value_key(v, k, &d);
+    INFO(d.message);
+    REQUIRE_FALSE(ec);
+    return k;
+}
+/// Identity key of a model object through its erased ops.
+template <class T>
+std::string ops_key(const T& obj) {
+    std::string k;
+    REQUIRE_FALSE(morm::detail::ops_for<T>().id_key(&obj, k, nullptr));
+    return k;
+}
 std::string canon_json(std::string_view json) { return canon(document::from_json(json)); }
 
 /// The update document build_update_diff makes from two models, and its change count.
@@ -380,10 +398,10 @@ TEST_CASE("model_ops: identity, ids, version, encode/decode", "[orm-unit]") {
 
     auto u = sample();
     CHECK(ops.id_json(&u) == "\"u1\"");
-    CHECK(ops.id_key(&u) == morm::detail::value_key(std::string("u1")));
-    CHECK(ops.id_key(&u) != morm::detail::value_key(std::string("u2")));
+    CHECK(ops_key(u) == key_of(std::string("u1")));
+    CHECK(ops_key(u) != key_of(std::string("u2")));
     // Same text, different BSON type: different identities.
-    CHECK(morm::detail::value_key(std::int32_t{1}) != morm::detail::value_key(std::int64_t{1}));
+    CHECK(key_of(std::int32_t{1}) != key_of(std::int64_t{1}));
 
     REQUIRE(ops.version(&u) != nullptr);
     CHECK(*ops.version(&u) == 3);
@@ -391,7 +409,7 @@ TEST_CASE("model_ops: identity, ids, version, encode/decode", "[orm-unit]") {
     CHECK(u.version == 4);
 
     document d;
-    ops.append_id(&u, d.get(), "_id");
+    REQUIRE_FALSE(ops.append_id(&u, d.get(), "_id", nullptr));
     CHECK(canon(d) == canon_json(R"({"_id": "u1"})"));
 
     document enc;
@@ -491,31 +509,79 @@ TEST_CASE("identity keys built directly equal the BSON element bytes", "[orm-uni
     auto generic = [](auto v) {
         bson_t tmp;
         bson_init(&tmp);
-        morm::codec::encode_value(&tmp, "", v);
+        REQUIRE_FALSE(morm::codec::encode_value(&tmp, "", v));
         std::string k(reinterpret_cast<const char*>(bson_get_data(&tmp)) + 4, tmp.len - 5);
         bson_destroy(&tmp);
         return k;
     };
     auto oid = morm::bson::object_id::generate();
-    CHECK(morm::detail::value_key(oid) == generic(oid));
-    CHECK(morm::detail::value_key(std::string("user-42")) == generic(std::string("user-42")));
-    CHECK(morm::detail::value_key(std::string()) == generic(std::string()));
-    CHECK(morm::detail::value_key(std::int32_t{-7}) == generic(std::int32_t{-7}));
-    CHECK(morm::detail::value_key(std::int64_t{1} << 40) == generic(std::int64_t{1} << 40));
-    CHECK(morm::detail::value_key(2.5) == generic(2.5));
+    CHECK(key_of(oid) == generic(oid));
+    CHECK(key_of(std::string("user-42")) == generic(std::string("user-42")));
+    CHECK(key_of(std::string()) == generic(std::string()));
+    CHECK(key_of(std::int32_t{-7}) == generic(std::int32_t{-7}));
+    CHECK(key_of(std::int64_t{1} << 40) == generic(std::int64_t{1} << 40));
+    CHECK(key_of(2.5) == generic(2.5));
 
     // Keys of loaded documents, read from their stored _id element, match too.
     auto element = [](const auto& v) {
         bson_t doc;
         bson_init(&doc);
-        morm::codec::encode_value(&doc, "_id", v);
+        REQUIRE_FALSE(morm::codec::encode_value(&doc, "_id", v));
         bson_iter_t it;
         bson_iter_init_find(&it, &doc, "_id");
         auto k = morm::detail::element_key(it);
         bson_destroy(&doc);
         return k;
     };
-    CHECK(element(oid) == morm::detail::value_key(oid));
-    CHECK(element(std::string("user-42")) == morm::detail::value_key(std::string("user-42")));
-    CHECK(element(std::int64_t{1} << 40) == morm::detail::value_key(std::int64_t{1} << 40));
+    CHECK(element(oid) == key_of(oid));
+    CHECK(element(std::string("user-42")) == key_of(std::string("user-42")));
+    CHECK(element(std::int64_t{1} << 40) == key_of(std::int64_t{1} << 40));
+}
+
+TEST_CASE("an id that cannot be encoded has no identity key and no filter", "[orm-unit][security]") {
+    const auto& ops = morm::detail::ops_for<User>();
+    for (std::string bad : {std::string("\xff"), std::string("a1\0", 3), std::string("ok\xc3")}) {
+        INFO(morm::detail::id_json_of(bad));
+        std::string k;
+        morm::diagnostics d;
+        auto ec = morm::detail::value_key(bad, k, &d);
+        CHECK(ec == morm::errc::encode_error);
+        CHECK(d.message.find("_id") != std::string::npos);
+
+        User u;
+        u.id = bad;
+        d.clear();
+        ec = ops.id_key(&u, k, &d);
+        CHECK(ec == morm::errc::invalid_argument);
+        CHECK(d.message.find("'users'") != std::string::npos);
+        CHECK(d.message.find("_id") != std::string::npos);
+
+        document f;
+        d.clear();
+        CHECK(ops.append_id(&u, f.get(), "_id", &d) == morm::errc::invalid_argument);
+        CHECK(d.message.find("_id") != std::string::npos);
+        CHECK(ops.id_json(&u).starts_with("<invalid: "));
+    }
+    User nul;
+    nul.id = std::string("a1\0", 3);
+    CHECK(ops.id_json(&nul) == "<invalid: \"a1\\x00\">");
+}
+
+TEST_CASE("append_id_from_key writes back the id an identity key was made of", "[orm-unit]") {
+    auto round_trip = [](const auto& v) {
+        document d;
+        REQUIRE(morm::detail::append_id_from_key(d.get(), "_id", key_of(v)));
+        document want;
+        REQUIRE_FALSE(morm::codec::encode_value(want.get(), "_id", v));
+        CHECK(canon(d) == canon(want));
+    };
+    round_trip(std::string("alice"));
+    round_trip(std::string());
+    round_trip(morm::bson::object_id::generate());
+    round_trip(std::int32_t{-7});
+    round_trip(std::int64_t{1} << 40);
+    round_trip(2.5);
+    document d;
+    CHECK_FALSE(morm::detail::append_id_from_key(d.get(), "_id", ""));
+    CHECK(d.empty());
 }

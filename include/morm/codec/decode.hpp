@@ -319,7 +319,7 @@ bool decode_fields(bson_iter_t& it, T& out, error_context& ctx) {
 /// Decodes the document at `data`/`len` into `out` (fields not in the document are handled
 /// as described above). On error `out` may be partly assigned.
 template <structure T>
-error_code decode(const std::uint8_t* data, std::size_t len, T& out, diagnostics* diag = nullptr) {
+[[nodiscard]] error_code decode(const std::uint8_t* data, std::size_t len, T& out, diagnostics* diag = nullptr) {
     detail::error_context ctx(diag);
     bson_iter_t it;
     if (!data || !bson_iter_init_from_data(&it, data, len)) ctx.fail(errc::decode_error, "invalid BSON document");
@@ -328,12 +328,12 @@ error_code decode(const std::uint8_t* data, std::size_t len, T& out, diagnostics
 }
 
 template <structure T>
-error_code decode(bson::document_view v, T& out, diagnostics* diag = nullptr) {
+[[nodiscard]] error_code decode(bson::document_view v, T& out, diagnostics* diag = nullptr) {
     return decode(v.data(), v.size(), out, diag);
 }
 
 template <structure T>
-error_code decode(const bson_t* b, T& out, diagnostics* diag = nullptr) {
+[[nodiscard]] error_code decode(const bson_t* b, T& out, diagnostics* diag = nullptr) {
     return decode(bson_get_data(b), b->len, out, diag);
 }
 

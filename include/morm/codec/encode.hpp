@@ -12,6 +12,7 @@
 #pragma once
 
 #include <morm/codec/detail/common.hpp>
+#include <morm/detail/text.hpp>
 
 #include <cstring>
 
@@ -33,26 +34,7 @@ bool is_empty_value(const V& v) noexcept {
 
 inline bool append_failed(error_context& ctx) { return ctx.fail(errc::encode_error, "append failed (buffer cannot grow)"); }
 
-/// True if `s` is ASCII without NUL (8 bytes a step), which is valid UTF-8; false means "not
-/// sure": run the full validator. bson_utf8_validate decodes byte by byte.
-inline bool ascii_no_nul(const char* s, std::size_t n) noexcept {
-    constexpr std::uint64_t lo = 0x0101010101010101ull, hi = 0x8080808080808080ull;
-    std::size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        std::uint64_t w;
-        std::memcpy(&w, s + i, 8);
-        if (((w | ((w - lo) & ~w)) & hi) != 0) return false;  // a byte >= 0x80, or a zero byte
-    }
-    for (; i < n; ++i) {
-        const auto c = static_cast<unsigned char>(s[i]);
-        if (c == 0 || c >= 0x80) return false;
-    }
-    return true;
-}
-
-inline bool valid_utf8(const char* s, std::size_t n) noexcept {
-    return ascii_no_nul(s, n) || bson_utf8_validate(s, n, false);
-}
+inline bool valid_utf8(const char* s, std::size_t n) noexcept { return morm::detail::valid_text(s, n); }
 
 inline bool check_utf8(const char* s, std::size_t n, error_context& ctx) {
     if (!valid_utf8(s, n)) return ctx.fail(errc::encode_error, "invalid UTF-8 in string");
@@ -200,7 +182,7 @@ bool encode_fields(bson_t* dst, const T& obj, error_context& ctx) {
 /// Appends the fields of `obj` to the already-initialized `dst`. On error `dst` may hold a
 /// partial document; discard it. Fails with document_too_large if `dst` ends up over 16 MiB.
 template <structure T>
-error_code encode_into(bson_t* dst, const T& obj, diagnostics* diag = nullptr) {
+[[nodiscard]] error_code encode_into(bson_t* dst, const T& obj, diagnostics* diag = nullptr) {
     detail::error_context ctx(diag);
     if (detail::encode_fields(dst, obj, ctx) && dst->len > max_document_size)
         ctx.fail(errc::document_too_large, "document of " + std::to_string(dst->len) + " bytes exceeds the " +
@@ -211,7 +193,7 @@ error_code encode_into(bson_t* dst, const T& obj, diagnostics* diag = nullptr) {
 /// Appends one value under `key` (used by the query DSL for typed operands). `key` is not
 /// validated: operators like "$set" and dotted paths are allowed. Map keys inside `v` are.
 template <class V>
-error_code encode_value(bson_t* dst, std::string_view key, const V& v, diagnostics* diag = nullptr) {
+[[nodiscard]] error_code encode_value(bson_t* dst, std::string_view key, const V& v, diagnostics* diag = nullptr) {
     detail::error_context ctx(diag);
     if (!detail::encode_value(dst, key.data(), static_cast<int>(key.size()), v, ctx)) ctx.push(key);
     return ctx.finish();

@@ -390,7 +390,7 @@ bool raw_fields(raw_writer<B>& w, const T& obj, error_context& ctx) {
 /// `Buffer` needs data(), size(), capacity(), reserve(n) and set_size_unchecked(n) with the
 /// semantics of morm::wire::frame_buffer.
 template <structure T, class Buffer>
-error_code encode_raw(Buffer& out, const T& obj, diagnostics* diag = nullptr) {
+[[nodiscard]] error_code encode_raw(Buffer& out, const T& obj, diagnostics* diag = nullptr) {
     const std::size_t start = out.size();
     out.reserve(start + detail::raw_estimate_doc<T>());
     detail::raw_writer<Buffer> w{out, out.data(), start, out.capacity()};

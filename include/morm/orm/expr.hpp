@@ -14,9 +14,11 @@
 #include <morm/bson/document.hpp>
 #include <morm/codec/encode.hpp>
 #include <morm/codec/model.hpp>
+#include <morm/detail/text.hpp>
 #include <morm/error.hpp>
 
 #include <bson/bson.h>
+#include <fmt/format.h>
 
 #include <initializer_list>
 #include <map>
@@ -57,9 +59,18 @@ concept comparable_with =
      !(std::is_same_v<stored_t<V>, bool> && !std::is_same_v<std::remove_cvref_t<U>, bool>)) ||
     (std::is_same_v<stored_t<V>, std::string> && std::is_convertible_v<U, std::string_view>);
 
-/// Encodes `v` (convertible to V) under `key` with the codec; throws on encode errors.
+/// Throws errc::invalid_argument naming `field` if a filter or update could not be built:
+/// a half-built filter matches more than asked for, so it must never be sent.
+inline void must(bool appended, std::string_view field) {
+    if (!appended)
+        throw error(errc::invalid_argument, fmt::format("the filter or update on '{}' could not be built", field));
+}
+
+/// Encodes `v` (convertible to V) under `key` with the codec. A value that cannot be
+/// encoded (e.g. a string that is not valid UTF-8 or holds a NUL) throws
+/// errc::invalid_argument naming `field`, the stored path compared or updated.
 template <class V, class U>
-void append_typed(bson_t* dst, std::string_view key, const U& v) {
+void append_typed(bson_t* dst, std::string_view key, const U& v, std::string_view field) {
     using S = stored_t<V>;
     error_code ec;
     diagnostics d;
@@ -68,7 +79,10 @@ void append_typed(bson_t* dst, std::string_view key, const U& v) {
     } else {
         ec = codec::encode_value(dst, key, static_cast<S>(v), &d);
     }
-    if (ec) throw error(ec, d);
+    if (ec) {
+        d.message = fmt::format("value for field '{}' cannot be encoded ({}); nothing was sent", field, d.message);
+        throw error(make_error_code(errc::invalid_argument), std::move(d));
+    }
 }
 }  // namespace detail
 
@@ -86,9 +100,9 @@ public:
     friend filter operator!(const filter& a) {
         bson::document d;
         bson_t arr;
-        bson_append_array_begin(d.get(), "$nor", 4, &arr);
-        bson_append_document(&arr, "0", 1, a.doc_.get());
-        bson_append_array_end(d.get(), &arr);
+        detail::must(bson_append_array_begin(d.get(), "$nor", 4, &arr), "$nor");
+        detail::must(bson_append_document(&arr, "0", 1, a.doc_.get()), "$nor");
+        detail::must(bson_append_array_end(d.get(), &arr), "$nor");
         return filter(std::move(d));
     }
 
@@ -98,7 +112,7 @@ private:
         if (b.empty()) return a;
         bson::document d;
         bson_t arr;
-        bson_append_array_begin(d.get(), op, -1, &arr);
+        detail::must(bson_append_array_begin(d.get(), op, -1, &arr), op);
         // Flatten chains of the same operator: a && b && c -> {$and: [a, b, c]}.
         std::uint32_t i = 0;
         char buf[16];
@@ -113,17 +127,17 @@ private:
                 while (bson_iter_next(&sub)) {
                     const char* k;
                     bson_uint32_to_string(i++, &k, buf, sizeof buf);
-                    bson_append_value(&arr, k, -1, bson_iter_value(&sub));
+                    detail::must(bson_append_value(&arr, k, -1, bson_iter_value(&sub)), op);
                 }
                 return;
             }
             const char* k;
             bson_uint32_to_string(i++, &k, buf, sizeof buf);
-            bson_append_document(&arr, k, -1, f.doc_.get());
+            detail::must(bson_append_document(&arr, k, -1, f.doc_.get()), op);
         };
         add(a);
         add(b);
-        bson_append_array_end(d.get(), &arr);
+        detail::must(bson_append_array_end(d.get(), &arr), op);
         return filter(std::move(d));
     }
 
@@ -175,9 +189,9 @@ public:
     filter exists(bool yes = true) const {
         bson::document d;
         bson_t sub;
-        bson_append_document_begin(d.get(), path_.data(), static_cast<int>(path_.size()), &sub);
-        bson_append_bool(&sub, "$exists", 7, yes);
-        bson_append_document_end(d.get(), &sub);
+        detail::must(bson_append_document_begin(d.get(), path_.data(), static_cast<int>(path_.size()), &sub), path_);
+        detail::must(bson_append_bool(&sub, "$exists", 7, yes), path_);
+        detail::must(bson_append_document_end(d.get(), &sub), path_);
         return filter(std::move(d));
     }
 
@@ -187,11 +201,14 @@ public:
     {
         bson::document d;
         bson_t sub;
-        bson_append_document_begin(d.get(), path_.data(), static_cast<int>(path_.size()), &sub);
+        detail::must(bson_append_document_begin(d.get(), path_.data(), static_cast<int>(path_.size()), &sub), path_);
         std::string p(pattern), o(options);
-        bson_append_utf8(&sub, "$regex", 6, p.data(), static_cast<int>(p.size()));
-        if (!o.empty()) bson_append_utf8(&sub, "$options", 8, o.data(), static_cast<int>(o.size()));
-        bson_append_document_end(d.get(), &sub);
+        if (!morm::detail::valid_text(p) || !morm::detail::valid_text(o))
+            throw error(errc::invalid_argument,
+                        fmt::format("regex on '{}': pattern and options must be valid UTF-8 without NUL", path_));
+        detail::must(bson_append_utf8(&sub, "$regex", 6, p.data(), static_cast<int>(p.size())), path_);
+        if (!o.empty()) detail::must(bson_append_utf8(&sub, "$options", 8, o.data(), static_cast<int>(o.size())), path_);
+        detail::must(bson_append_document_end(d.get(), &sub), path_);
         return filter(std::move(d));
     }
 
@@ -202,7 +219,7 @@ public:
     filter contains(const U& v) const {
         using E = typename detail::vector_elem<detail::stored_t<V>>::type;
         bson::document d;
-        detail::append_typed<E>(d.get(), path_, v);
+        detail::append_typed<E>(d.get(), path_, v, path_);
         return filter(std::move(d));
     }
 
@@ -212,9 +229,9 @@ public:
     {
         bson::document d;
         bson_t sub;
-        bson_append_document_begin(d.get(), path_.data(), static_cast<int>(path_.size()), &sub);
-        bson_append_int32(&sub, "$size", 5, n);
-        bson_append_document_end(d.get(), &sub);
+        detail::must(bson_append_document_begin(d.get(), path_.data(), static_cast<int>(path_.size()), &sub), path_);
+        detail::must(bson_append_int32(&sub, "$size", 5, n), path_);
+        detail::must(bson_append_document_end(d.get(), &sub), path_);
         return filter(std::move(d));
     }
 
@@ -225,9 +242,9 @@ public:
     {
         bson::document d;
         bson_t sub;
-        bson_append_document_begin(d.get(), path_.data(), static_cast<int>(path_.size()), &sub);
-        bson_append_document(&sub, "$elemMatch", 10, f.document().get());
-        bson_append_document_end(d.get(), &sub);
+        detail::must(bson_append_document_begin(d.get(), path_.data(), static_cast<int>(path_.size()), &sub), path_);
+        detail::must(bson_append_document(&sub, "$elemMatch", 10, f.document().get()), path_);
+        detail::must(bson_append_document_end(d.get(), &sub), path_);
         return filter(std::move(d));
     }
 
@@ -236,34 +253,34 @@ private:
     filter op(const char* o, const U& v) const {
         bson::document d;
         bson_t sub;
-        bson_append_document_begin(d.get(), path_.data(), static_cast<int>(path_.size()), &sub);
-        detail::append_typed<V>(&sub, o, v);
-        bson_append_document_end(d.get(), &sub);
+        detail::must(bson_append_document_begin(d.get(), path_.data(), static_cast<int>(path_.size()), &sub), path_);
+        detail::append_typed<V>(&sub, o, v, path_);
+        detail::must(bson_append_document_end(d.get(), &sub), path_);
         return filter(std::move(d));
     }
     filter null_op(const char* o) const {
         bson::document d;
         bson_t sub;
-        bson_append_document_begin(d.get(), path_.data(), static_cast<int>(path_.size()), &sub);
-        bson_append_null(&sub, o, -1);
-        bson_append_document_end(d.get(), &sub);
+        detail::must(bson_append_document_begin(d.get(), path_.data(), static_cast<int>(path_.size()), &sub), path_);
+        detail::must(bson_append_null(&sub, o, -1), path_);
+        detail::must(bson_append_document_end(d.get(), &sub), path_);
         return filter(std::move(d));
     }
     template <class Range>
     filter list_op(const char* o, const Range& values) const {
         bson::document d;
         bson_t sub, arr;
-        bson_append_document_begin(d.get(), path_.data(), static_cast<int>(path_.size()), &sub);
-        bson_append_array_begin(&sub, o, -1, &arr);
+        detail::must(bson_append_document_begin(d.get(), path_.data(), static_cast<int>(path_.size()), &sub), path_);
+        detail::must(bson_append_array_begin(&sub, o, -1, &arr), path_);
         std::uint32_t i = 0;
         char buf[16];
         for (const auto& v : values) {
             const char* k;
             bson_uint32_to_string(i++, &k, buf, sizeof buf);
-            detail::append_typed<V>(&arr, k, v);
+            detail::append_typed<V>(&arr, k, v, path_);
         }
-        bson_append_array_end(&sub, &arr);
-        bson_append_document_end(d.get(), &sub);
+        detail::must(bson_append_array_end(&sub, &arr), path_);
+        detail::must(bson_append_document_end(d.get(), &sub), path_);
         return filter(std::move(d));
     }
 
@@ -317,7 +334,7 @@ namespace detail {
 template <class V, class U>
 update_op make_update(const char* op, const std::string& path, const U& v) {
     bson_t tmp = BSON_INITIALIZER;
-    append_typed<V>(&tmp, "v", v);
+    append_typed<V>(&tmp, "v", v, path);
     bson_iter_t it;
     bson_iter_init_find(&it, &tmp, "v");
     update_op u(op, path, *bson_iter_value(&it));

@@ -14,6 +14,8 @@
 #include <morm/orm/expr.hpp>
 #include <morm/wire/frame_buffer.hpp>
 
+#include <fmt/format.h>
+
 #include <chrono>
 #include <cstring>
 #include <map>
@@ -228,60 +230,131 @@ bson::document json_schema_validator() {
 namespace detail {
 
 /// Everything the session needs to know about a model, erased.
+///
+/// The id functions fail with errc::invalid_argument (diagnostics name the model and the
+/// field) when the id cannot be encoded, e.g. a string id that is not valid UTF-8 or holds
+/// a NUL: an operation by id must never go out with a filter that lacks its `_id`.
 struct model_ops {
     std::string_view collection;
     const std::type_info* type;
-    error_code (*encode)(const void* obj, bson_t* dst, diagnostics* diag);
-    /// Appends the object as a complete document straight to a frame buffer (hot path).
-    error_code (*encode_raw)(const void* obj, wire::frame_buffer& out, diagnostics* diag);
-    error_code (*decode)(const std::uint8_t* data, std::size_t len, void* obj, diagnostics* diag);
-    /// Appends the object's id under `key`.
-    void (*append_id)(const void* obj, bson_t* dst, std::string_view key);
-    /// Identity-map key: the BSON encoding of the id value (type byte + bytes).
-    std::string (*id_key)(const void* obj);
+    error_code (*encode_fn)(const void* obj, bson_t* dst, diagnostics* diag);
+    error_code (*encode_raw_fn)(const void* obj, wire::frame_buffer& out, diagnostics* diag);
+    error_code (*decode_fn)(const std::uint8_t* data, std::size_t len, void* obj, diagnostics* diag);
+    error_code (*append_id_fn)(const void* obj, bson_t* dst, std::string_view key, diagnostics* diag);
+    error_code (*id_key_fn)(const void* obj, std::string& out, diagnostics* diag);
     /// Generates an id if the object has an empty one (zero ObjectId / empty string).
     void (*ensure_id)(void* obj);
-    /// The id as relaxed extended JSON, for error reports.
+    /// The id as relaxed extended JSON, for error reports; never fails (an id that cannot
+    /// be encoded is shown escaped, marked as invalid).
     std::string (*id_json)(const void* obj);
     std::shared_ptr<void> (*make)();
     std::string_view version_field;  ///< empty if the model has no version field
     std::int64_t* (*version)(void* obj);
     std::vector<index_model> (*indexes)();
     bson::document (*schema)();
+
+    // The fallible operations, as [[nodiscard]] calls (a function pointer cannot carry it).
+    [[nodiscard]] error_code encode(const void* obj, bson_t* dst, diagnostics* diag) const {
+        return encode_fn(obj, dst, diag);
+    }
+    /// Appends the object as a complete document straight to a frame buffer (hot path).
+    [[nodiscard]] error_code encode_raw(const void* obj, wire::frame_buffer& out, diagnostics* diag) const {
+        return encode_raw_fn(obj, out, diag);
+    }
+    [[nodiscard]] error_code decode(const std::uint8_t* data, std::size_t len, void* obj, diagnostics* diag) const {
+        return decode_fn(data, len, obj, diag);
+    }
+    /// Appends the object's id under `key`.
+    [[nodiscard]] error_code append_id(const void* obj, bson_t* dst, std::string_view key, diagnostics* diag) const {
+        return append_id_fn(obj, dst, key, diag);
+    }
+    /// Identity-map key: the BSON encoding of the id value (type byte + bytes).
+    [[nodiscard]] error_code id_key(const void* obj, std::string& out, diagnostics* diag) const {
+        return id_key_fn(obj, out, diag);
+    }
 };
+
+/// Turns a codec failure on an id into errc::invalid_argument naming the model's field.
+[[nodiscard]] inline error_code invalid_id(std::string_view collection, diagnostics* diag, const error_code& ec) {
+    if (diag) {
+        auto why = std::move(diag->message);
+        diag->clear();
+        diag->message = fmt::format("invalid _id for '{}': {} ({})", collection, why, ec.message());
+    }
+    return make_error_code(errc::invalid_argument);
+}
 
 /// Identity-map key of an id value: the BSON element bytes after the (empty) key, i.e.
 /// type byte, NUL, value. The common id types are built directly (no temporary
 /// document); the result must equal what the generic path and session::track_loaded
-/// (which keys loaded documents from their stored _id element) produce.
+/// (which keys loaded documents from their stored _id element) produce. Fails like
+/// codec::encode_value (encode_error naming `_id`) when the value cannot be encoded.
 template <class V>
-std::string value_key(const V& v) {
+[[nodiscard]] error_code value_key(const V& v, std::string& k, diagnostics* diag) {
     if constexpr (std::is_same_v<V, bson::object_id>) {
-        std::string k(14, '\0');
+        k.assign(14, '\0');
         k[0] = static_cast<char>(BSON_TYPE_OID);
         std::memcpy(k.data() + 2, v.bytes().data(), 12);
-        return k;
+        return {};
     } else if constexpr (std::is_same_v<V, std::string>) {
-        std::string k(2 + 4 + v.size() + 1, '\0');
+        if (!codec::detail::valid_utf8(v.data(), v.size())) {
+            if (diag) {
+                diag->clear();
+                diag->message = "_id: invalid UTF-8 or NUL in string";
+            }
+            return make_error_code(errc::encode_error);
+        }
+        k.assign(2 + 4 + v.size() + 1, '\0');
         k[0] = static_cast<char>(BSON_TYPE_UTF8);
         const auto n = BSON_UINT32_TO_LE(static_cast<std::uint32_t>(v.size() + 1));
         std::memcpy(k.data() + 2, &n, 4);
         std::memcpy(k.data() + 6, v.data(), v.size());
-        return k;
+        return {};
     } else if constexpr (std::is_same_v<V, std::int32_t> || std::is_same_v<V, std::int64_t>) {
-        std::string k(2 + sizeof(V), '\0');
+        k.assign(2 + sizeof(V), '\0');
         k[0] = static_cast<char>(sizeof(V) == 4 ? BSON_TYPE_INT32 : BSON_TYPE_INT64);
         auto u = static_cast<std::make_unsigned_t<V>>(v);
         for (std::size_t i = 0; i < sizeof(V); ++i) k[2 + i] = static_cast<char>((u >> (8 * i)) & 0xFF);
-        return k;
+        return {};
+    } else {
+        bson_t tmp;
+        bson_init(&tmp);
+        auto ec = codec::encode_value(&tmp, "_id", v, diag);
+        // Element bytes after the 4-byte length, without the key "_id" (3 bytes): the
+        // type byte, then the key's NUL, then the value.
+        if (!ec) {
+            const char* p = reinterpret_cast<const char*>(bson_get_data(&tmp));
+            k.assign(1, p[4]);
+            k.append(p + 4 + 1 + 3, tmp.len - 5 - 1 - 3);
+        }
+        bson_destroy(&tmp);
+        return ec;
     }
-    bson_t tmp;
-    bson_init(&tmp);
-    codec::encode_value(&tmp, "", v);
-    // Element bytes after the 4-byte length; the empty key keeps it short.
-    std::string k(reinterpret_cast<const char*>(bson_get_data(&tmp)) + 4, tmp.len - 5);
-    bson_destroy(&tmp);
-    return k;
+}
+
+/// value_key() for a model's id: errc::invalid_argument (see invalid_id) on failure.
+template <codec::model T>
+[[nodiscard]] error_code id_key_of(const typename codec::model_traits<T>::id_type& id, std::string& out,
+                                   diagnostics* diag) {
+    if (auto ec = value_key(id, out, diag)) return invalid_id(codec::model_traits<T>::collection, diag, ec);
+    return {};
+}
+
+/// Appends the element `key: <id>` whose identity key is `idkey` (see value_key): the id
+/// exactly as the session knows it, even if the object's id member was changed since.
+[[nodiscard]] inline bool append_id_from_key(bson_t* dst, std::string_view key, std::string_view idkey) {
+    if (idkey.size() < 2) return false;
+    // A one-element document {"": value} built around the key bytes, read back by an iterator.
+    std::string doc(4, '\0');
+    doc += idkey;
+    doc += '\0';
+    const auto len = BSON_UINT32_TO_LE(static_cast<std::uint32_t>(doc.size()));
+    std::memcpy(doc.data(), &len, 4);
+    bson_iter_t it;
+    if (!bson_iter_init_from_data(&it, reinterpret_cast<const std::uint8_t*>(doc.data()), doc.size()) ||
+        !bson_iter_next(&it))
+        return false;
+    return bson_append_iter(dst, key.data(), static_cast<int>(key.size()), &it);
 }
 
 /// Identity-map key of a stored element (e.g. a loaded document's _id): the same bytes as
@@ -296,6 +369,36 @@ inline std::string element_key(const bson_iter_t& it) {
     return k;
 }
 
+/// An id as relaxed extended JSON for messages: `"alice"`, `{"$oid": "..."}`. An id that
+/// cannot be encoded is shown with its bytes escaped and marked, e.g. `<invalid: "a\x00">`.
+template <class V>
+std::string id_json_of(const V& id) {
+    bson_t tmp;
+    bson_init(&tmp);
+    std::string out;
+    if (!codec::encode_value(&tmp, "_id", id)) {
+        char* s = bson_as_relaxed_extended_json(&tmp, nullptr);
+        out = s ? s : "";
+        bson_free(s);
+        // {"_id" : X} -> X
+        auto colon = out.find(':');
+        if (colon != std::string::npos && out.size() > colon + 3) out = out.substr(colon + 2, out.size() - colon - 4);
+    }
+    bson_destroy(&tmp);
+    if (!out.empty()) return out;
+    if constexpr (std::is_convertible_v<const V&, std::string_view>) {
+        std::string_view v = id;
+        out = "<invalid: \"";
+        for (unsigned char c : v) {
+            if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') out += static_cast<char>(c);
+            else out += fmt::format("\\x{:02x}", c);
+        }
+        return out + "\">";
+    } else {
+        return "<invalid id>";
+    }
+}
+
 template <codec::model T>
 const model_ops& ops_for() {
     using traits = codec::model_traits<T>;
@@ -304,19 +407,23 @@ const model_ops& ops_for() {
         model_ops o{};
         o.collection = traits::collection;
         o.type = &typeid(T);
-        o.encode = [](const void* p, bson_t* dst, diagnostics* d) {
+        o.encode_fn = [](const void* p, bson_t* dst, diagnostics* d) {
             return codec::encode_into(dst, *static_cast<const T*>(p), d);
         };
-        o.encode_raw = [](const void* p, wire::frame_buffer& out, diagnostics* d) {
+        o.encode_raw_fn = [](const void* p, wire::frame_buffer& out, diagnostics* d) {
             return codec::encode_raw(out, *static_cast<const T*>(p), d);
         };
-        o.decode = [](const std::uint8_t* data, std::size_t len, void* p, diagnostics* d) {
+        o.decode_fn = [](const std::uint8_t* data, std::size_t len, void* p, diagnostics* d) {
             return codec::decode(data, len, *static_cast<T*>(p), d);
         };
-        o.append_id = [](const void* p, bson_t* dst, std::string_view key) {
-            codec::encode_value(dst, key, traits::id(*static_cast<const T*>(p)));
+        o.append_id_fn = [](const void* p, bson_t* dst, std::string_view key, diagnostics* d) -> error_code {
+            if (auto ec = codec::encode_value(dst, key, traits::id(*static_cast<const T*>(p)), d))
+                return invalid_id(traits::collection, d, ec);
+            return {};
         };
-        o.id_key = [](const void* p) { return value_key(traits::id(*static_cast<const T*>(p))); };
+        o.id_key_fn = [](const void* p, std::string& out, diagnostics* d) {
+            return id_key_of<T>(traits::id(*static_cast<const T*>(p)), out, d);
+        };
         o.ensure_id = [](void* p) {
             auto& id = traits::id(*static_cast<T*>(p));
             if constexpr (std::is_same_v<id_t, bson::object_id>) {
@@ -325,19 +432,7 @@ const model_ops& ops_for() {
                 if (id.empty()) id = bson::object_id::generate().to_hex();
             }
         };
-        o.id_json = [](const void* p) {
-            bson_t tmp;
-            bson_init(&tmp);
-            codec::encode_value(&tmp, "_id", traits::id(*static_cast<const T*>(p)));
-            char* s = bson_as_relaxed_extended_json(&tmp, nullptr);
-            std::string out = s ? s : "?";
-            bson_free(s);
-            bson_destroy(&tmp);
-            // {"_id" : X} -> X
-            auto colon = out.find(':');
-            if (colon != std::string::npos && out.size() > colon + 3) out = out.substr(colon + 2, out.size() - colon - 4);
-            return out;
-        };
+        o.id_json = [](const void* p) { return id_json_of(traits::id(*static_cast<const T*>(p))); };
         o.make = []() -> std::shared_ptr<void> { return std::make_shared<T>(); };
         if constexpr (traits::has_version) {
             o.version_field = codec::struct_traits<T>::template field<traits::version_index>().name;

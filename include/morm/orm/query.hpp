@@ -15,6 +15,7 @@
 #include <fmt/format.h>
 
 #include <memory>
+#include <tuple>
 #include <optional>
 #include <vector>
 
@@ -87,7 +88,8 @@ public:
     template <class... M>
     query& only(M T::*... members) {
         bson::document p;
-        (bson_append_int32(p.get(), std::string(codec::field_name(members)).c_str(), -1, 1), ...);
+        (detail::must(bson_append_int32(p.get(), std::string(codec::field_name(members)).c_str(), -1, 1), "projection"),
+         ...);
         opts_.projection = std::move(p);
         return *this;
     }
@@ -146,8 +148,10 @@ public:
         std::vector<T> out;
         while (auto d = co_await c.next()) {
             T obj{};
-            // Absent fields keep their defaults: decode field by field leniently.
-            codec::decode(*d, obj, nullptr);
+            // Absent fields keep their defaults: a document without them is expected here,
+            // so a decode failure (a missing field) is not an error. The fields that were
+            // present were decoded before it.
+            std::ignore = codec::decode(*d, obj, nullptr);
             out.push_back(std::move(obj));
         }
         co_return out;
@@ -198,7 +202,8 @@ private:
                                     what));
     }
     query& sort_path(std::string_view path, order o) {
-        bson_append_int32(opts_.sort.get(), path.data(), static_cast<int>(path.size()), static_cast<int>(o));
+        detail::must(bson_append_int32(opts_.sort.get(), path.data(), static_cast<int>(path.size()), static_cast<int>(o)),
+                     path);
         return *this;
     }
     static void build_update(bson::document& u, std::initializer_list<const update_op*> ops) {
@@ -208,11 +213,12 @@ private:
             if (std::find(seen.begin(), seen.end(), first->op()) != seen.end()) continue;
             seen.push_back(first->op());
             bson_t sub;
-            bson_append_document_begin(u.get(), first->op().c_str(), -1, &sub);
+            detail::must(bson_append_document_begin(u.get(), first->op().c_str(), -1, &sub), first->path());
             for (auto* o : ops)
                 if (o->op() == first->op())
-                    bson_append_value(&sub, o->path().c_str(), static_cast<int>(o->path().size()), &o->value());
-            bson_append_document_end(u.get(), &sub);
+                    detail::must(bson_append_value(&sub, o->path().c_str(), static_cast<int>(o->path().size()), &o->value()),
+                                 o->path());
+            detail::must(bson_append_document_end(u.get(), &sub), first->path());
         }
     }
 

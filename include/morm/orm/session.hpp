@@ -94,7 +94,8 @@ public:
     // ---- staging ----------------------------------------------------------------
     /// Stages an insert; returns the managed object (mutate it through this pointer).
     /// An empty ObjectId / string id is generated now, client-side. Adding a second
-    /// object with an _id the session already holds throws errc::invalid_argument.
+    /// object with an _id the session already holds, or one whose _id cannot be encoded,
+    /// throws errc::invalid_argument.
     template <codec::model T>
     std::shared_ptr<T> add(T obj) {
         return add(std::make_shared<T>(std::move(obj)));
@@ -137,18 +138,22 @@ public:
 
     // ---- loading ----------------------------------------------------------------
     /// The object with this _id: from the identity map without I/O, else loaded (and
-    /// tracked). nullptr if there is none, or if it is staged for deletion.
+    /// tracked). nullptr if there is none, or if it is staged for deletion. An id that
+    /// cannot be encoded (a string that is not valid UTF-8 or holds a NUL) throws
+    /// morm::error with errc::invalid_argument before anything is sent.
     template <codec::model T>
     asio::awaitable<std::shared_ptr<T>> get(const typename codec::model_traits<T>::id_type& id) {
         const auto& ops = detail::ops_for<T>();
-        auto key = detail::value_key(id);
+        // An id that cannot be encoded must fail here: a filter without it would match
+        // whichever document comes first.
+        std::string key;
+        diagnostics diag;
+        if (auto ec = detail::id_key_of<T>(id, key, &diag)) throw error(ec, std::move(diag));
         bool known = false;
         auto tracked = lookup(ops, key, known);
         // Known to the session: its object, or nullptr when it is staged for deletion.
         if (known) co_return std::static_pointer_cast<T>(tracked);
-        bson::document filter;
-        codec::encode_value(filter.get(), "_id", id);
-        auto p = co_await load_one(ops, filter);
+        auto p = co_await load_one(ops, key);
         co_return std::static_pointer_cast<T>(p);
     }
     /// Reloads the object from the server, discarding local changes.
@@ -205,10 +210,13 @@ private:
     std::shared_ptr<void> stage_merge(const detail::model_ops& ops, std::shared_ptr<void> obj);
     void stage_remove(const detail::model_ops& ops, const void* obj);
     void expunge_impl(const detail::model_ops& ops, const void* obj);
-    asio::awaitable<std::shared_ptr<void>> load_one(const detail::model_ops& ops, const bson::document& filter);
+    /// Loads the document whose _id has identity key `idkey` (see detail::value_key).
+    asio::awaitable<std::shared_ptr<void>> load_one(const detail::model_ops& ops, const std::string& idkey);
     asio::awaitable<void> refresh_impl(const detail::model_ops& ops, void* obj);
     entry* find_entry(const detail::model_ops& ops, const void* obj);
-    bool rekey(entry* e);
+    /// Re-keys a pending entry under its object's current id; invalid_argument if that id
+    /// cannot be encoded or another object of the session has it.
+    [[nodiscard]] error_code rekey(entry* e, diagnostics& diag);
 
     engine engine_;
     session_options opts_;

@@ -42,6 +42,6 @@ struct server_description {
 };
 
 /// Parses a hello reply; fails with errc::server_too_old below min_wire_version.
-error_code parse_hello(const bson_t* body, server_description& out, diagnostics& diag);
+[[nodiscard]] error_code parse_hello(const bson_t* body, server_description& out, diagnostics& diag);
 
 }  // namespace morm::wire

@@ -52,7 +52,7 @@ struct message_header {
 /// Decodes the 16-byte header and checks messageLength against [min, max_message_size].
 /// Called as soon as 16 bytes have arrived, so a hostile length never causes a giant
 /// allocation: the caller only reserves messageLength after this check passed.
-error_code parse_header(std::span<const std::uint8_t, header_size> bytes, message_header& out,
+[[nodiscard]] error_code parse_header(std::span<const std::uint8_t, header_size> bytes, message_header& out,
                         std::int32_t max_message_size, diagnostics& diag) noexcept;
 
 /// Appends one OP_MSG frame to a frame_buffer, documents encoded in place.
@@ -123,6 +123,6 @@ struct op_msg_view {
 /// Parses a complete frame (header included). Validates section kinds, sizes, BSON
 /// lengths and the checksum when present; kind-1 sections are accepted and skipped
 /// (servers only send them on exhaust cursors, which morm does not request).
-error_code parse_op_msg(std::span<const std::uint8_t> frame, op_msg_view& out, diagnostics& diag) noexcept;
+[[nodiscard]] error_code parse_op_msg(std::span<const std::uint8_t> frame, op_msg_view& out, diagnostics& diag) noexcept;
 
 }  // namespace morm::wire

@@ -15,7 +15,7 @@ namespace morm::wire {
 
 /// ok:0 replies become errc::server_error with the server's code, codeName, errmsg and
 /// errorLabels in `diag`. Returns success for ok:1.
-error_code check_command_reply(const bson_t* body, diagnostics& diag);
+[[nodiscard]] error_code check_command_reply(const bson_t* body, diagnostics& diag);
 
 /// One rejected document of a write command; `index` is relative to that command's batch.
 struct write_error {
@@ -49,7 +49,7 @@ struct write_reply {
 
 /// Parses a write command reply. ok:0 gives errc::server_error (the whole command failed);
 /// writeErrors do NOT make this fail — they are per-document outcomes in `out`.
-error_code parse_write_reply(const bson_t* body, write_reply& out, diagnostics& diag);
+[[nodiscard]] error_code parse_write_reply(const bson_t* body, write_reply& out, diagnostics& diag);
 
 /// The `cursor` sub-document of find/aggregate/getMore/listX replies. The batch is a view
 /// into the reply body: valid while the reply bytes are.
@@ -59,7 +59,7 @@ struct cursor_reply {
     const std::uint8_t* batch_data = nullptr;  ///< BSON array document (firstBatch/nextBatch)
     std::uint32_t batch_len = 0;
 };
-error_code parse_cursor_reply(const bson_t* body, cursor_reply& out, diagnostics& diag);
+[[nodiscard]] error_code parse_cursor_reply(const bson_t* body, cursor_reply& out, diagnostics& diag);
 
 /// Copies a reply's message into diagnostics (helper for server errors).
 void fill_server_error(const bson_t* body, diagnostics& diag);

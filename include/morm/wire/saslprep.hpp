@@ -26,6 +26,6 @@ namespace morm::wire {
 /// Prepares `in` (UTF-8) per SASLprep into `out` (replaced). On failure returns
 /// `errc::auth_failed` (prohibited character, bidi violation or invalid UTF-8) and clears
 /// `out`; the offending string is deliberately not echoed anywhere, since it is a password.
-error_code saslprep(std::string_view in, std::string& out);
+[[nodiscard]] error_code saslprep(std::string_view in, std::string& out);
 
 }  // namespace morm::wire

@@ -131,13 +131,13 @@ public:
     /// nonce must extend the client nonce, the salt must be non-empty valid base64, the
     /// iteration count must be >= 4096, and no mandatory extension (m=) may be present.
     /// On success writes the client-final message ("c=biws,r=<nonce>,p=<proof>").
-    error_code handle_server_first(std::string_view server_first, std::string& client_final,
+    [[nodiscard]] error_code handle_server_first(std::string_view server_first, std::string& client_final,
                                    diagnostics& diag);
 
     /// Checks the server-final message: "e=<error>" fails with the server's text, a
     /// "v=<signature>" that does not match ServerSignature fails with
     /// "server signature mismatch". On success the conversation is complete.
-    error_code handle_server_final(std::string_view server_final, diagnostics& diag);
+    [[nodiscard]] error_code handle_server_final(std::string_view server_final, diagnostics& diag);
 
     /// True once the server signature was verified.
     bool complete() const noexcept { return state_ == state::complete; }
@@ -148,7 +148,7 @@ public:
 private:
     enum class state { initial, first_sent, final_sent, complete, failed };
 
-    error_code fail(errc e, diagnostics& diag, std::string_view what);
+    [[nodiscard]] error_code fail(errc e, diagnostics& diag, std::string_view what);
 
     scram_mechanism mech_;
     state state_ = state::initial;

@@ -121,7 +121,7 @@ struct error_context {
         else path.insert(0, std::string(segment) + '.');
         return false;
     }
-    error_code finish() {
+    [[nodiscard]] error_code finish() {
         if (code == errc::ok) return {};
         if (diag) {
             diag->clear();
