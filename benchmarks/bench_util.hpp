@@ -4,6 +4,8 @@
 // Results go to stdout (one JSON line each); everything for humans goes to stderr.
 #pragma once
 
+#include "common/data_dirs.hpp"
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -20,7 +22,7 @@ namespace bench {
 
 struct args {
     std::string uri;   ///< --uri, else MORM_BENCH_URI / MORM_TEST_URI
-    std::string data;  ///< --data DIR, else MORM_BENCH_DATA, else the compiled-in shared dir
+    std::string data;  ///< --data DIR, else $MORM_DATA_DIR (official data), else the generated data
     bool smoke = false;
     int iterations = 5;  ///< --iterations N
     double scale = 1.0;  ///< --scale F: multiplies operation counts (spec counts = 1.0)
@@ -29,10 +31,7 @@ struct args {
         args a;
         if (const char* u = std::getenv("MORM_BENCH_URI"); u && *u) a.uri = u;
         else if (const char* t = std::getenv("MORM_TEST_URI"); t && *t) a.uri = t;
-        if (const char* d = std::getenv("MORM_BENCH_DATA"); d && *d) a.data = d;
-#ifdef MORM_SHARED_DATA_DIR
-        if (a.data.empty()) a.data = MORM_SHARED_DATA_DIR;
-#endif
+        a.data = morm_data::preferred_dir();
         for (int i = 1; i < argc; ++i) {
             std::string_view s = argv[i];
             auto next = [&]() -> std::string {
@@ -49,6 +48,8 @@ struct args {
         if (a.smoke) a.iterations = 1;
         return a;
     }
+    /// "official" or "generated": which data set `data` holds, for the output.
+    const char* data_set() const { return morm_data::data_set_name(data); }
     /// An operation count: `spec` scaled, at least 1; tiny under --smoke.
     int count(int spec, int smoke_count = 10) const {
         if (smoke) return std::min(spec, smoke_count);

@@ -389,7 +389,7 @@ int main(int argc, char** argv) try {
     // 2.7 MB a document: 10,000 would take minutes per implementation on this machine.
     tasks.push_back(make_tasks<sm::driver_large_doc>(a, "driver large_doc", "driver/large_doc.json", 10000,
                                                      a.count(50, 2)));
-    std::fprintf(stderr, "bson_bench: %d iteration(s), data %s\n", a.iterations, a.data.c_str());
+    std::fprintf(stderr, "bson_bench: %d iteration(s), %s data in %s\n", a.iterations, a.data_set(), a.data.c_str());
     for (int i = 0; i < a.iterations; ++i)
         for (auto& t : tasks) run_iteration(*t);
     for (auto& t : tasks)

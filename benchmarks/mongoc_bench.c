@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 static double now_s(void) {
     struct timespec ts;
@@ -45,6 +46,13 @@ static void report(const char* suite, const char* task, double mb, double secs, 
 static void die(const char* what, const bson_error_t* e) {
     fprintf(stderr, "mongoc_bench: %s: %s\n", what, e ? e->message : "");
     exit(1);
+}
+
+/* "generated" or "official": the data generator leaves generated.txt in its directory */
+static const char* data_set(const char* dir) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/generated.txt", dir);
+    return access(path, F_OK) == 0 ? "generated" : "official";
 }
 
 static bson_t* load_json(const char* dir, const char* rel) {
@@ -539,10 +547,9 @@ static int import_ldjson(const char* uri_s, const char* file) {
 int main(int argc, char** argv) {
     const char* uri = getenv("MORM_BENCH_URI");
     if (!uri || !*uri) uri = getenv("MORM_TEST_URI");
-    const char* data = getenv("MORM_BENCH_DATA");
-#ifdef MORM_SHARED_DATA_DIR
-    if (!data || !*data) data = MORM_SHARED_DATA_DIR;
-#endif
+    /* $MORM_DATA_DIR names the official data sets; else the data generated at build time */
+    const char* data = getenv("MORM_DATA_DIR");
+    if (!data || !*data) data = MORM_GENERATED_DATA_DIR;
     const char* import_file = NULL;
     for (int i = 1; i < argc; ++i) {
         if (!strcmp(argv[i], "--uri") && i + 1 < argc) uri = argv[++i];
@@ -554,6 +561,7 @@ int main(int argc, char** argv) {
     }
     if (!uri || !*uri) { fprintf(stderr, "mongoc_bench: pass --uri\n"); return 2; }
     mongoc_init();
+    if (!import_file) fprintf(stderr, "mongoc_bench: %s data in %s\n", data_set(data), data);
     int rc = import_file ? import_ldjson(uri, import_file) : odm(uri, data);
     mongoc_cleanup();
     return rc;

@@ -206,6 +206,7 @@ asio::awaitable<void> run(bench::args a) {
 int main(int argc, char** argv) try {
     auto a = bench::args::parse(argc, argv);
     if (a.uri.empty()) throw std::invalid_argument("no server: pass --uri or set MORM_BENCH_URI");
+    std::fprintf(stderr, "odm_bench: %s data in %s\n", a.data_set(), a.data.c_str());
     asio::io_context ioc;
     auto fut = asio::co_spawn(ioc, run(a), asio::use_future);
     ioc.run();

@@ -15,6 +15,7 @@
 #include "perf/perf_common.hpp"
 #include "perf/sink_server.hpp"
 
+#include <common/data_dirs.hpp>
 #include <common/spec_models.hpp>
 #include <morm/morm.hpp>
 
@@ -78,7 +79,8 @@ int main(int argc, char** argv) {
     const std::size_t n = a.count ? static_cast<std::size_t>(a.count) : a.smoke ? 1000 : 100'000;
     const int reps = a.reps ? a.reps : a.smoke ? 1 : 7;
 
-    const std::string json = read_file(std::string(MORM_SHARED_DATA_DIR) + "/odm/small_doc.json");
+    const std::string data = morm_data::preferred_dir();
+    const std::string json = read_file(data + "/odm/small_doc.json");
     const auto tmpl_doc = morm::bson::document::from_json(json);
     odm_small_doc tmpl;
     if (auto ec = morm::codec::decode(tmpl_doc.view(), tmpl)) {
@@ -88,8 +90,8 @@ int main(int argc, char** argv) {
 
     sink_server sink(json);
     const std::string uri = sink.uri("bench");
-    log("sink_bench: sink on port {} (own thread), N={} small documents ({} B), {} reps", sink.port(), n,
-        tmpl_doc.size(), reps);
+    log("sink_bench: sink on port {} (own thread), N={} small documents ({} B, {} data), {} reps", sink.port(), n,
+        tmpl_doc.size(), morm_data::data_set_name(data), reps);
 
     // Prebuilt documents (no _id: both drivers generate it) for insert_many and libmongoc.
     std::vector<morm::bson::document> docs(n);

@@ -2,7 +2,7 @@
 // ODM suite, Node peer: mongoose 8 (schemas and documents; insertMany for creates, bulkSave
 // of the loaded documents for updates -- it sends $set of the changed path -- findById /
 // findOne for finds, hydrated documents). Same tasks, counts and data as odm_bench.cpp.
-//   node odm_bench.js --uri URI [--smoke] [--scale F] [--data DIR]
+//   node odm_bench.js --uri URI [--smoke] [--scale F] --data DIR
 'use strict';
 const fs = require('fs');
 const path = require('path');
@@ -14,7 +14,7 @@ const UPDATE_BYTES = 13;
 
 function parseArgs() {
   const a = { uri: process.env.MORM_BENCH_URI || process.env.MORM_TEST_URI, smoke: false, scale: 1,
-              data: process.env.MORM_BENCH_DATA || path.resolve(__dirname, '../../../shared/benchmarks/data') };
+              data: process.env.MORM_DATA_DIR };
   const v = process.argv.slice(2);
   for (let i = 0; i < v.length; ++i) {
     if (v[i] === '--uri') a.uri = v[++i];
@@ -24,6 +24,8 @@ function parseArgs() {
     else throw new Error('unknown argument ' + v[i]);
   }
   if (!a.uri) throw new Error('pass --uri');
+  // benchmarks/suites/odm_suites.sh passes the official (MORM_DATA_DIR) or the generated data
+  if (!a.data) throw new Error('pass --data DIR (the data generated in the build dir, or the official data) or set MORM_DATA_DIR');
   return a;
 }
 

@@ -4,6 +4,7 @@
 
 #include "perf_common.hpp"
 
+#include <common/data_dirs.hpp>
 #include <common/spec_models.hpp>
 #include <morm/morm.hpp>
 
@@ -38,7 +39,8 @@ inline std::string read_text_file(const std::string& path) {
     return ss.str();
 }
 
-inline std::string small_doc_json() { return read_text_file(std::string(MORM_SHARED_DATA_DIR) + "/odm/small_doc.json"); }
+/// odm/small_doc.json of the official data ($MORM_DATA_DIR) or else of the generated data.
+inline std::string small_doc_json() { return read_text_file(morm_data::preferred_dir() + "/odm/small_doc.json"); }
 
 inline morm::spec_models::odm_small_doc small_doc_model() {
     auto doc = morm::bson::document::from_json(small_doc_json());

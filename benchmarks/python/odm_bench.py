@@ -4,7 +4,7 @@ UpdateOne {$set}, find_one) and MongoEngine (Document classes: objects.insert fo
 save() per object for updates -- it sends $set of the changed field -- objects.get/first for
 finds). Same tasks, counts and data as odm_bench.cpp; prints the same JSON lines.
 
-  odm_bench.py --uri URI --impl pymongo|mongoengine [--smoke] [--scale F] [--data DIR]
+  odm_bench.py --uri URI --impl pymongo|mongoengine [--smoke] [--scale F] --data DIR
   odm_bench.py --uri URI --import FILE.ldjson      (JSON-lines import with pymongo insert_many)
 """
 import argparse
@@ -17,8 +17,6 @@ import bson
 from bson import json_util, ObjectId
 from pymongo import MongoClient, UpdateOne
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-DEFAULT_DATA = os.path.normpath(os.path.join(HERE, "..", "..", "..", "shared", "benchmarks", "data"))
 SPEC = 10000
 UPDATE_BYTES = 13  # the ODM spec scores an update by the ~13 B it changes
 # FerretDB 1.24 never answers an update command of 100 or more statements: every
@@ -240,7 +238,8 @@ def run_import(args):
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--uri", default=os.environ.get("MORM_BENCH_URI") or os.environ.get("MORM_TEST_URI"))
-    p.add_argument("--data", default=os.environ.get("MORM_BENCH_DATA") or DEFAULT_DATA)
+    # benchmarks/suites/odm_suites.sh passes the official (MORM_DATA_DIR) or the generated data
+    p.add_argument("--data", default=os.environ.get("MORM_DATA_DIR"))
     p.add_argument("--impl", choices=["pymongo", "mongoengine"], default="pymongo")
     p.add_argument("--scale", type=float, default=1.0)
     p.add_argument("--smoke", action="store_true")
@@ -248,6 +247,8 @@ def main():
     args = p.parse_args()
     if not args.uri:
         p.error("pass --uri")
+    if not args.import_file and not args.data:
+        p.error("pass --data DIR (the data generated in the build dir, or the official data) or set MORM_DATA_DIR")
     if args.import_file:
         run_import(args)
     elif args.impl == "pymongo":
