@@ -30,9 +30,10 @@ asio::awaitable<void> engine::create_all() const {
             co_await state_->db.create_collection(name, co);
         } else if (state_->create_validators) {
             bson::document cmd;
-            bson_append_utf8(cmd.get(), "collMod", -1, name.c_str(), -1);
             auto v = m->schema();
-            bson_append_document(cmd.get(), "validator", -1, v.get());
+            if (!bson_append_utf8(cmd.get(), "collMod", -1, name.c_str(), -1) ||
+                !bson_append_document(cmd.get(), "validator", -1, v.get()))
+                throw error(errc::invalid_argument, fmt::format("collMod of '{}' could not be built", name));
             co_await state_->db.run_command(cmd);
         }
         auto indexes = m->indexes();
