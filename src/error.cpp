@@ -29,7 +29,7 @@ public:
             case errc::not_found: return "not found";
             case errc::multiple_results: return "more than one result";
             case errc::conflict: return "version conflict";
-            case errc::unacknowledged: return "write outcome unknown: no reply was received";
+            case errc::outcome_unknown: return "write outcome unknown: no reply was received";
             case errc::invalid_argument: return "invalid argument";
         }
         return "unknown morm error";

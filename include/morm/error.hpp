@@ -42,7 +42,7 @@ enum class errc : int {
     not_found,            ///< one() / get() found nothing
     multiple_results,     ///< one() found more than one document
     conflict,             ///< optimistic-concurrency version mismatch
-    unacknowledged,       ///< outcome unknown: the connection died before the reply
+    outcome_unknown,      ///< the connection died before the reply: the write may or may not have happened
     invalid_argument,     ///< a caller-supplied value is not valid for the operation
 };
 

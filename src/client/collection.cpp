@@ -104,7 +104,7 @@ bulk_write_result summarize(std::span<write_group> groups, const std::vector<std
             auto& o = g.outcomes[i];
             const std::size_t idx = input_index(i);
             if (o.st == item_outcome::state::failed || o.st == item_outcome::state::unacknowledged)
-                r.errors.push_back({idx, o.st == item_outcome::state::unacknowledged ? errc::unacknowledged : o.error,
+                r.errors.push_back({idx, o.st == item_outcome::state::unacknowledged ? errc::outcome_unknown : o.error,
                                     o.code, o.code_name, o.message});
             else if (o.st == item_outcome::state::pending)
                 r.not_executed.push_back(idx);

@@ -270,7 +270,7 @@ boost::asio::awaitable<void> exchange_frames(net::connection& conn, std::span<wr
             for (auto idx : frames[i].items) {
                 auto& o = g.outcomes[idx];
                 o.st = item_outcome::state::unacknowledged;
-                o.error = errc::unacknowledged;
+                o.error = errc::outcome_unknown;
                 o.message = diag.message;
             }
             if (listening) {

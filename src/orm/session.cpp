@@ -678,7 +678,7 @@ asio::awaitable<commit_result> session::commit(error_code& out_ec, diagnostics& 
         f.id = e->ops->id_json(e->obj.get());
         f.op = operation_of(w.kind);
         f.state = o.st == item_outcome::state::ok ? item_outcome::state::failed : o.st;
-        f.error = o.st == item_outcome::state::pending ? errc::unacknowledged : err;
+        f.error = o.st == item_outcome::state::pending ? errc::outcome_unknown : err;
         if (o.st == item_outcome::state::pending && message.empty()) message = "not sent: the commit stopped first";
         f.code = o.code;
         f.code_name = o.code_name;

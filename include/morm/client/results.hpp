@@ -28,7 +28,7 @@ struct delete_result {
 /// One rejected write, with its index in the caller's input.
 struct bulk_write_error {
     std::size_t index = 0;
-    errc kind = errc::write_error;  ///< write_error, document_too_large, encode_error, unacknowledged
+    errc kind = errc::write_error;  ///< write_error, document_too_large, encode_error, invalid_argument, outcome_unknown
     std::int32_t code = 0;
     std::string code_name;
     std::string message;

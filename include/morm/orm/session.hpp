@@ -45,7 +45,7 @@ struct object_outcome {
     std::string id;                     ///< the _id as relaxed extended JSON
     operation op = operation::insert;
     item_outcome::state state = item_outcome::state::failed;  ///< failed / unacknowledged / pending
-    errc error = errc::write_error;     ///< write_error, conflict, document_too_large, unacknowledged, ...
+    errc error = errc::write_error;     ///< write_error, conflict, document_too_large, outcome_unknown, ...
     std::int32_t code = 0;              ///< server code, e.g. 11000
     std::string code_name;
     std::string message;
