@@ -1,5 +1,8 @@
+#include "persistence.hpp"
+#include "session_entry.hpp"
+#include "unit_of_work.hpp"
+
 #include <morm/orm/session.hpp>
-#include <morm/orm/update_diff.hpp>
 
 #include <boost/asio/this_coro.hpp>
 
@@ -11,24 +14,6 @@
 
 namespace morm {
 
-struct session::entry {
-    enum class state : std::uint8_t {
-        pending_insert,  // add()ed, not yet written
-        pending_merge,   // merge()d with an unknown id: replacing upsert
-        persistent,      // loaded or committed: tracked through its snapshot
-        pending_delete,  // remove()d
-    };
-    std::shared_ptr<void> obj;
-    const detail::model_ops* ops = nullptr;
-    state st = state::pending_insert;
-    bool has_snapshot = false;
-    bool maybe_written = false;  // an earlier write's outcome was unknown (connection died)
-    bool dead = false;           // expunged/deleted: storage awaiting compaction
-    std::string snapshot;        // BSON bytes of the last known server state
-    std::string key;             // identity key: the BSON encoding of the _id value
-};
-
-using session_entry = session::entry;
 
 /// Identity map of one model: _id key -> entry. Entries live in `impl::entries` in
 /// staging order, so commit needs no sort; the maps hold pointers into that deque.
@@ -345,52 +330,6 @@ asio::awaitable<void> session::begin() {
 
 // ------------------------------------------------------------------------- commit
 
-namespace {
-enum class work_kind : std::uint8_t { insert, merge, update, remove };
-
-object_outcome::operation operation_of(work_kind k) {
-    switch (k) {
-        case work_kind::insert: return object_outcome::operation::insert;
-        case work_kind::merge: return object_outcome::operation::upsert;
-        case work_kind::update: return object_outcome::operation::update;
-        case work_kind::remove: return object_outcome::operation::remove;
-    }
-    return object_outcome::operation::insert;
-}
-
-struct work_item {
-    work_item(session_entry* en, work_kind k) : e(en), kind(k) {}
-    session_entry* e;
-    work_kind kind;
-    bool versioned = false;
-    std::int64_t old_version = 0;
-    std::size_t update = SIZE_MAX;  // update: index of its $set/$unset document in `updates`
-    std::string new_snapshot;       // what the server holds once this write succeeds
-};
-
-/// Appends the statement filter `q: {_id: <id of idkey>[, <version field>: version]}`;
-/// false if an append failed (the statement must then not be sent).
-bool append_id_filter(bson_t* dst, const std::string& idkey, const std::string_view* version_field,
-                      std::int64_t version) {
-    bson_t q;
-    if (!bson_append_document_begin(dst, "q", 1, &q)) return false;
-    bool ok = detail::append_id_from_key(&q, "_id", idkey);
-    if (ok && version_field)
-        ok = bson_append_int64(&q, version_field->data(), static_cast<int>(version_field->size()), version);
-    return bson_append_document_end(dst, &q) && ok;
-}
-
-[[nodiscard]] error_code append_failed(diagnostics& d) {
-    d.message = "the write statement could not be built; it was not sent";
-    return make_error_code(errc::encode_error);
-}
-
-struct collection_plan {
-    std::string_view name;
-    std::vector<std::size_t> inserts, updates, vupdates, deletes, vdeletes;
-};
-}  // namespace
-
 asio::awaitable<commit_result> session::commit() {
     error_code ec;
     diagnostics diag;
@@ -398,6 +337,94 @@ asio::awaitable<commit_result> session::commit() {
     if (ec) throw commit_error(ec, std::move(diag), std::move(r));
     co_return r;
 }
+
+std::vector<session::entry*> session::live_entries(std::vector<object_outcome>& failures) {
+    std::vector<entry*> out;
+    out.reserve(size());
+    for (auto& e : impl_->entries) {
+        if (e.dead) continue;
+        if (e.st == entry::state::pending_insert || e.st == entry::state::pending_merge) {
+            // The id of a not-yet-written object may have been changed since add() (e.g. to fix
+            // a duplicate key the last commit reported): re-key its identity-map entry so that
+            // get() finds it under the id it is stored with.
+            diagnostics kd;
+            if (auto kec = rekey(&e, kd)) {
+                const auto op = e.st == entry::state::pending_insert ? uow::work_kind::insert : uow::work_kind::merge;
+                failures.push_back(uow::failure_of(uow::work_item{&e, op}, item_outcome{}, errc::invalid_argument,
+                                                   std::move(kd.message)));
+                failures.back().state = item_outcome::state::failed;
+                continue;
+            }
+        }
+        out.push_back(&e);
+    }
+    return out;
+}
+
+void session::settle(uow::plan& p, const std::vector<uow::verdict>& verdicts, const std::vector<item_outcome>& outcomes,
+                     commit_result& result) {
+    const bool keep = opts_.keep_committed;
+    std::vector<entry*> done;  // deleted, or written by a write-only session: forget them
+    for (std::size_t i = 0; i < p.work.size(); ++i) {
+        auto& w = p.work[i];
+        entry* e = w.e;
+        if (verdicts[i] != uow::verdict::written) {
+            if (outcomes[i].st == item_outcome::state::unacknowledged) e->maybe_written = true;
+            continue;
+        }
+        e->maybe_written = false;
+        switch (w.kind) {
+            case uow::work_kind::insert: ++result.inserted; break;
+            case uow::work_kind::merge:
+            case uow::work_kind::update: ++result.updated; break;
+            case uow::work_kind::remove: ++result.deleted; break;
+        }
+        if (w.versioned && w.kind == uow::work_kind::update) *e->ops->version(e->obj.get()) = w.old_version + 1;
+        if (w.kind == uow::work_kind::remove || !keep) {
+            done.push_back(e);
+        } else {
+            e->snapshot = std::move(w.new_snapshot);
+            e->has_snapshot = true;
+            e->st = entry::state::persistent;
+        }
+    }
+    if (done.size() == size()) {
+        expunge_all();  // the usual write-only commit: everything went, no per-entry erase
+    } else {
+        for (auto* e : done) impl_->kill(*e);
+        impl_->compact();
+    }
+}
+
+namespace {
+
+/// The commit's error and message from its result.
+void summarize(const commit_result& result, std::size_t planned, const error_code& ec, const diagnostics& diag,
+               error_code& out_ec, diagnostics& out_diag) {
+    if (!ec && result.failures.empty()) return;
+    diagnostics d;
+    if (ec) {
+        std::size_t unknown = 0;
+        for (auto& f : result.failures) unknown += f.state == item_outcome::state::unacknowledged;
+        d = diag;
+        d.message = fmt::format("commit interrupted: {}; {} object(s) written, {} with unknown outcome, {} not "
+                                "written (all still pending)",
+                                diag.message, result.inserted + result.updated + result.deleted, unknown,
+                                result.failures.size() - unknown);
+    } else {
+        const auto& f = result.failures.front();
+        d.server_code = f.code;
+        d.code_name = f.code_name;
+        d.message = fmt::format("{} of {} object(s) not written (still pending); first: {} {} in '{}': {}",
+                                result.failures.size(), planned,
+                                f.op == object_outcome::operation::insert ? "insert of" : "write of", f.id,
+                                f.collection, f.message);
+    }
+    out_ec = ec ? ec : make_error_code(result.failures.front().error);
+    out_diag = std::move(d);
+}
+
+}  // namespace
 
 asio::awaitable<commit_result> session::commit(error_code& out_ec, diagnostics& out_diag) {
     commit_result result;
@@ -407,408 +434,53 @@ asio::awaitable<commit_result> session::commit(error_code& out_ec, diagnostics& 
         out_diag.message = "transactions are not supported";
         co_return result;
     }
-
-    // 1. Plan: what each object needs, grouped per collection in first-touched order.
-    // Entries are kept in staging order: no sort needed.
-    std::vector<entry*> entries;
-    entries.reserve(size());
-    for (auto& e : impl_->entries)
-        if (!e.dead) entries.push_back(&e);
-
-    std::vector<work_item> work;
-    work.reserve(entries.size());
-    std::vector<bson::document> updates;
-    const bool keep = opts_.keep_committed;
-    std::vector<collection_plan> plans;
-    auto plan_for = [&](std::string_view coll) -> collection_plan& {
-        for (auto& p : plans)
-            if (p.name == coll) return p;
-        plans.push_back({coll, {}, {}, {}, {}, {}});
-        return plans.back();
-    };
-    bson_t scratch;
-    bson_init(&scratch);
-    for (entry* e : entries) {
-        const auto& ops = *e->ops;
-        if (e->st == entry::state::pending_insert || e->st == entry::state::pending_merge) {
-            // The id of a not-yet-written object may have been changed since add() (e.g. to fix
-            // a duplicate key the last commit reported): re-key its identity-map entry so that
-            // get() finds it under the id it is stored with.
-            diagnostics kd;
-            if (auto kec = rekey(e, kd)) {
-                object_outcome f;
-                f.collection = std::string(ops.collection);
-                f.id = ops.id_json(e->obj.get());
-                f.op = e->st == entry::state::pending_insert ? object_outcome::operation::insert
-                                                             : object_outcome::operation::upsert;
-                f.error = errc::invalid_argument;
-                f.message = std::move(kd.message);
-                f.object = e->obj;
-                result.failures.push_back(std::move(f));
-                continue;
-            }
-        } else if (e->st == entry::state::persistent) {
-            // Writes go to the stored _id (the entry's key); a changed or unencodable id
-            // member would otherwise be written as a $set, or send an update elsewhere.
-            std::string key;
-            diagnostics kd;
-            const bool bad = static_cast<bool>(ops.id_key(e->obj.get(), key, &kd));
-            if (bad || key != e->key) {
-                object_outcome f;
-                f.collection = std::string(ops.collection);
-                f.id = ops.id_json(e->obj.get());
-                f.op = object_outcome::operation::update;
-                f.error = errc::invalid_argument;
-                f.message = bad ? std::move(kd.message)
-                                : fmt::format("the _id of a loaded object cannot be changed (now {}); expunge it and "
-                                              "add a new object instead",
-                                              f.id);
-                f.object = e->obj;
-                result.failures.push_back(std::move(f));
-                continue;
-            }
-        }
-        switch (e->st) {
-            case entry::state::pending_insert:
-                plan_for(ops.collection).inserts.push_back(work.size());
-                work.emplace_back(e, work_kind::insert);
-                break;
-            case entry::state::pending_merge:
-                plan_for(ops.collection).updates.push_back(work.size());
-                work.emplace_back(e, work_kind::merge);
-                break;
-            case entry::state::pending_delete: {
-                work_item w{e, work_kind::remove};
-                if (auto* v = ops.version(e->obj.get())) {
-                    w.versioned = true;
-                    w.old_version = *v;
-                    plan_for(ops.collection).vdeletes.push_back(work.size());
-                } else {
-                    plan_for(ops.collection).deletes.push_back(work.size());
-                }
-                work.push_back(std::move(w));
-                break;
-            }
-            case entry::state::persistent: {
-                bson_reinit(&scratch);
-                diagnostics diag;
-                if (auto ec = ops.encode(e->obj.get(), &scratch, &diag)) {
-                    object_outcome f;
-                    f.collection = std::string(ops.collection);
-                    f.id = ops.id_json(e->obj.get());
-                    f.op = object_outcome::operation::update;
-                    f.error = errc::encode_error;
-                    f.message = diag.message;
-                    f.object = e->obj;
-                    result.failures.push_back(std::move(f));
-                    break;
-                }
-                if (scratch.len == e->snapshot.size() &&
-                    std::memcmp(bson_get_data(&scratch), e->snapshot.data(), scratch.len) == 0) {
-                    ++result.unchanged;
-                    break;
-                }
-                work_item w{e, work_kind::update};
-                if (auto* v = ops.version(e->obj.get())) {
-                    // Bump the version in the object so the diff carries it; undone on failure.
-                    w.versioned = true;
-                    w.old_version = *v;
-                    *v = w.old_version + 1;
-                    bson_reinit(&scratch);
-                    // Encoded a moment ago with the old version: only the number differs.
-                    if (ops.encode(e->obj.get(), &scratch, nullptr)) {
-                        *v = w.old_version;
-                        break;
-                    }
-                }
-                bson_t old;
-                bson_init_static(&old, reinterpret_cast<const std::uint8_t*>(e->snapshot.data()), e->snapshot.size());
-                w.update = updates.size();
-                build_update_diff(&old, &scratch, updates.emplace_back().get());
-                w.new_snapshot.assign(reinterpret_cast<const char*>(bson_get_data(&scratch)), scratch.len);
-                auto& p = plan_for(ops.collection);
-                (w.versioned ? p.vupdates : p.updates).push_back(work.size());
-                work.push_back(std::move(w));
-                break;
-            }
-        }
-    }
-    bson_destroy(&scratch);
-    if (work.empty()) {
-        if (!result.failures.empty()) {
-            diagnostics d;
-            d.message = fmt::format("{} object(s) could not be written: {}", result.failures.size(),
-                                    result.failures.front().message);
-            out_ec = make_error_code(result.failures.front().error);
-            out_diag = std::move(d);
-        }
-        co_return result;  // nothing (else) changed: nothing is sent
+    auto p = uow::make_plan(live_entries(result.failures));
+    result.unchanged = p.unchanged;
+    for (auto& f : p.refused) result.failures.push_back(std::move(f));
+    if (p.work.empty()) {  // nothing (else) changed: nothing is sent
+        summarize(result, 0, {}, {}, out_ec, out_diag);
+        if (out_ec) out_diag.message = fmt::format("{} object(s) could not be written: {}", result.failures.size(),
+                                                   result.failures.front().message);
+        co_return result;
     }
 
-    // 2. Write groups: per collection inserts, then updates/upserts, then deletes.
-    const std::string& db = engine_.database().name();
-    const write_concern* wc = engine_.client().state()->default_wc.empty() ? nullptr
-                                                                          : &engine_.client().state()->default_wc;
-    std::vector<write_group> groups;
-    std::vector<const std::vector<std::size_t>*> group_items;
-    auto add_group = [&](const collection_plan& p, write_kind k, const std::vector<std::size_t>& items, bool one_each) {
-        if (items.empty()) return;
-        write_group g;
-        g.db = db;
-        g.collection = std::string(p.name);
-        g.kind = k;
-        g.ordered = false;
-        g.wc = wc;
-        g.count = items.size();
-        g.max_batch = one_each ? 1 : 0;
-        if (k == write_kind::insert) {
-            g.encode_raw = [&work, &items, keep](std::size_t i, wire::frame_buffer& out, diagnostics& d) -> error_code {
-                work_item& w = work[items[i]];
-                const std::size_t start = out.size();
-                if (auto ec = w.e->ops->encode_raw(w.e->obj.get(), out, &d)) return ec;
-                // Snapshot = exactly the bytes sent; write-only sessions skip the copy.
-                if (keep) w.new_snapshot.assign(reinterpret_cast<const char*>(out.data() + start), out.size() - start);
-                return {};
-            };
-        }
-        g.encode = [&work, &items, &updates, keep](std::size_t i, bson_t* dst, diagnostics& d) -> error_code {
-            work_item& w = work[items[i]];
-            const auto& ops = *w.e->ops;
-            void* obj = w.e->obj.get();
-            switch (w.kind) {
-                case work_kind::insert: {
-                    if (auto ec = ops.encode(obj, dst, &d)) return ec;
-                    // Snapshot = exactly the bytes sent (the document is complete here);
-                    // write-only sessions do not track, so they skip the copy.
-                    if (keep) w.new_snapshot.assign(reinterpret_cast<const char*>(bson_get_data(dst)), dst->len);
-                    return {};
-                }
-                case work_kind::merge: {
-                    bson_t u;
-                    if (!append_id_filter(dst, w.e->key, nullptr, 0)) return append_failed(d);
-                    if (!bson_append_document_begin(dst, "u", 1, &u)) return append_failed(d);
-                    if (auto ec = ops.encode(obj, &u, &d)) return ec;
-                    if (keep) w.new_snapshot.assign(reinterpret_cast<const char*>(bson_get_data(&u)), u.len);
-                    if (!bson_append_document_end(dst, &u) || !bson_append_bool(dst, "upsert", 6, true))
-                        return append_failed(d);
-                    return {};
-                }
-                case work_kind::update: {
-                    const auto& vf = w.versioned ? ops.version_field : std::string_view{};
-                    if (!append_id_filter(dst, w.e->key, vf.empty() ? nullptr : &vf, w.old_version) ||
-                        !bson_append_document(dst, "u", 1, updates[w.update].get()))
-                        return append_failed(d);
-                    return {};
-                }
-                case work_kind::remove: {
-                    const auto& vf = w.versioned ? ops.version_field : std::string_view{};
-                    if (!append_id_filter(dst, w.e->key, vf.empty() ? nullptr : &vf, w.old_version) ||
-                        !bson_append_int32(dst, "limit", 5, 1))
-                        return append_failed(d);
-                    return {};
-                }
-            }
-            return {};
-        };
-        groups.push_back(std::move(g));
-        group_items.push_back(&items);
-    };
-    for (auto& p : plans) {
-        add_group(p, write_kind::insert, p.inserts, false);
-        add_group(p, write_kind::update, p.updates, false);
-        add_group(p, write_kind::update, p.vupdates, true);
-        add_group(p, write_kind::remove, p.deletes, false);
-        add_group(p, write_kind::remove, p.vdeletes, true);
-    }
-
-    // 3. One connection, every frame in one write, then the replies.
+    std::vector<item_outcome> outcomes;
+    pipeline_stats stats;
     error_code ec;
     diagnostics diag;
-    pipeline_stats stats;
-    {
-        auto conn = co_await engine_.client().state()->pool->async_acquire(ec, diag);
-        if (ec) {
-            for (auto& w : work)
-                if (w.versioned && w.kind == work_kind::update) *w.e->ops->version(w.e->obj.get()) = w.old_version;
-            for (auto& w : work) {
-                object_outcome f;
-                f.collection = std::string(w.e->ops->collection);
-                f.id = w.e->ops->id_json(w.e->obj.get());
-                f.op = operation_of(w.kind);
-                f.state = item_outcome::state::pending;
-                f.error = ec == errc::pool_closed || ec == errc::pool_timeout ? errc(ec.value()) : errc::network;
-                f.message = "not sent: " + diag.message;
-                f.object = w.e->obj;
-                result.failures.push_back(std::move(f));
-            }
-            out_ec = ec;
-            out_diag = std::move(diag);
-            co_return result;  // nothing was sent: everything stays pending
-        }
-        co_await run_write_pipeline(*conn, groups, engine_.client().state()->op_timeout, ec, diag, &stats);
-    }
+    co_await uow::execute(engine_, p, opts_.keep_committed, outcomes, stats, ec, diag);
     result.frames = stats.frames;
     result.round_trips = stats.writes;
-
-    // 4. Per-object outcomes.
-    std::vector<entry*> done;  // deleted, or written by a write-only session: forget them
-    auto succeed = [&](work_item& w) {
-        entry* e = w.e;
-        e->maybe_written = false;
-        switch (w.kind) {
-            case work_kind::insert: ++result.inserted; break;
-            case work_kind::merge:
-            case work_kind::update: ++result.updated; break;
-            case work_kind::remove: ++result.deleted; break;
-        }
-        if (w.kind == work_kind::remove || !keep) {
-            done.push_back(e);
-        } else {
-            e->snapshot = std::move(w.new_snapshot);
-            e->has_snapshot = true;
-            e->st = entry::state::persistent;
-        }
-    };
-    auto fail = [&](work_item& w, const item_outcome& o, errc err, std::string message) {
-        entry* e = w.e;
-        if (w.versioned && w.kind == work_kind::update) *e->ops->version(e->obj.get()) = w.old_version;
-        if (o.st == item_outcome::state::unacknowledged) e->maybe_written = true;
-        object_outcome f;
-        f.collection = std::string(e->ops->collection);
-        f.id = e->ops->id_json(e->obj.get());
-        f.op = operation_of(w.kind);
-        f.state = o.st == item_outcome::state::ok ? item_outcome::state::failed : o.st;
-        f.error = o.st == item_outcome::state::pending ? errc::outcome_unknown : err;
-        if (o.st == item_outcome::state::pending && message.empty()) message = "not sent: the commit stopped first";
-        f.code = o.code;
-        f.code_name = o.code_name;
-        f.message = std::move(message);
-        f.object = e->obj;
-        result.failures.push_back(std::move(f));
-    };
-    // Retried inserts whose first attempt had no reply, now rejected as duplicates without
-    // the server naming the index (FerretDB): whether _id is the duplicate is checked below.
-    struct unsure {
-        work_item* w;
-        const item_outcome* o;
-        std::string message;
-    };
-    std::vector<unsure> verify;
-    for (std::size_t gi = 0; gi < groups.size(); ++gi) {
-        auto& g = groups[gi];
-        const auto& items = *group_items[gi];
-        for (std::size_t i = 0; i < g.count; ++i) {
-            work_item& w = work[items[i]];
-            item_outcome& o = g.outcomes[i];
-            bool ok = o.st == item_outcome::state::ok;
-            errc err = o.error;
-            std::string message = std::move(o.message);
-            if (!ok && o.st == item_outcome::state::failed && w.kind == work_kind::insert && w.e->maybe_written &&
-                o.code == 11000) {
-                // The earlier, unacknowledged attempt may have written it: the client-side _id
-                // proves it when the duplicate is on _id.
-                if (message.find("_id") != std::string::npos) {
-                    ok = true;
-                } else if (message.find("index:") == std::string::npos) {
-                    verify.push_back({&w, &o, std::move(message)});
-                    continue;
-                }
-            }
-            if (ok && w.versioned && o.n == 0) {
-                ok = false;
-                err = errc::conflict;
-                message = fmt::format("version conflict: {} with _id {} is no longer at version {} on the server",
-                                      w.e->ops->collection, w.e->ops->id_json(w.e->obj.get()), w.old_version);
-            }
-            if (ok) succeed(w);
-            else fail(w, o, err, std::move(message));
-        }
+    if (ec && stats.writes == 0) {
+        // No connection: nothing was sent, everything stays pending.
+        const errc why = ec == errc::pool_closed || ec == errc::pool_timeout ? errc(ec.value()) : errc::network;
+        for (std::size_t i = 0; i < p.work.size(); ++i)
+            result.failures.push_back(uow::failure_of(p.work[i], outcomes[i], why, "not sent: " + diag.message));
+        out_ec = ec;
+        out_diag = std::move(diag);
+        co_return result;
     }
-    if (!verify.empty()) {
-        // One find per collection: {_id: {$in: [...]}}, projection _id.
-        std::vector<bool> found(verify.size(), false);
+
+    auto rec = uow::reconcile(p, outcomes);
+    if (!rec.to_confirm.empty()) {
         error_code vec;
         diagnostics vdiag;
-        for (std::size_t first = 0; first < verify.size() && !ec; ++first) {
-            const auto* ops = verify[first].w->e->ops;
-            bool seen_before = false;
-            for (std::size_t k = 0; k < first; ++k) seen_before = seen_before || verify[k].w->e->ops == ops;
-            if (seen_before) continue;
-            bson::document filter;
-            bson_t id_doc, in_arr;
-            bool built = bson_append_document_begin(filter.get(), "_id", 3, &id_doc) &&
-                         bson_append_array_begin(&id_doc, "$in", 3, &in_arr);
-            std::uint32_t n = 0;
-            char buf[16];
-            for (auto& u : verify) {
-                if (u.w->e->ops != ops || !built) continue;
-                const char* key;
-                bson_uint32_to_string(n++, &key, buf, sizeof buf);
-                built = detail::append_id_from_key(&in_arr, key, u.w->e->key);
-            }
-            built = built && bson_append_array_end(&id_doc, &in_arr) && bson_append_document_end(filter.get(), &id_doc);
-            if (!built) {
-                // Never a find with a partial filter: leave these unconfirmed.
-                vec = make_error_code(errc::encode_error);
-                vdiag.message = "the _id filter could not be built";
-                continue;
-            }
-            find_options fo;
-            fo.projection = bson::document::from_json(R"({"_id": 1})");
-            std::vector<std::string> present;
-            try {
-                auto c = co_await engine_.database().collection(ops->collection).find(filter, fo);
-                while (auto d = co_await c.next()) {
-                    bson_iter_t it;
-                    if (!d->init_iter(it) || !bson_iter_find(&it, "_id")) continue;
-                    present.push_back(detail::element_key(it));
-                }
-            } catch (const error& err) {
-                vec = err.code();
-                vdiag = err.diag();
-            }
-            for (std::size_t k = 0; k < verify.size(); ++k)
-                if (verify[k].w->e->ops == ops)
-                    found[k] = std::find(present.begin(), present.end(), verify[k].w->e->key) != present.end();
-        }
-        for (std::size_t k = 0; k < verify.size(); ++k) {
+        auto found = co_await uow::confirm_inserts(engine_, p, rec.to_confirm, vec, vdiag);
+        for (std::size_t k = 0; k < rec.to_confirm.size(); ++k) {
+            const std::size_t i = rec.to_confirm[k];
             if (found[k]) {
-                succeed(*verify[k].w);
+                rec.verdicts[i] = uow::verdict::written;
                 continue;
             }
-            if (vec) verify[k].message += fmt::format(" (could not check whether the first attempt landed: {})", vdiag.message);
-            fail(*verify[k].w, *verify[k].o, errc::write_error, std::move(verify[k].message));
+            rec.verdicts[i] = uow::verdict::failed;
+            std::string message = std::move(outcomes[i].message);
+            if (vec) message += fmt::format(" (could not check whether the first attempt landed: {})", vdiag.message);
+            rec.failures.push_back(uow::failure_of(p.work[i], outcomes[i], errc::write_error, std::move(message)));
         }
     }
-    if (done.size() == size()) {
-        expunge_all();  // the usual write-only commit: everything went, no per-entry erase
-    } else {
-        for (auto* e : done) impl_->kill(*e);
-        impl_->compact();
-    }
-
-    if (ec || !result.failures.empty()) {
-        diagnostics d;
-        std::size_t unknown = 0;
-        for (auto& f : result.failures) unknown += f.state == item_outcome::state::unacknowledged;
-        if (ec) {
-            d = diag;
-            d.message = fmt::format("commit interrupted: {}; {} object(s) written, {} with unknown outcome, {} not "
-                                    "written (all still pending)",
-                                    diag.message, result.inserted + result.updated + result.deleted, unknown,
-                                    result.failures.size() - unknown);
-        } else {
-            const auto& f = result.failures.front();
-            d.server_code = f.code;
-            d.code_name = f.code_name;
-            d.message = fmt::format("{} of {} object(s) not written (still pending); first: {} {} in '{}': {}",
-                                    result.failures.size(), work.size(),
-                                    f.op == object_outcome::operation::insert ? "insert of" : "write of", f.id,
-                                    f.collection, f.message);
-        }
-        out_ec = ec ? ec : make_error_code(result.failures.front().error);
-        out_diag = std::move(d);
-    }
+    settle(p, rec.verdicts, outcomes, result);
+    for (auto& f : rec.failures) result.failures.push_back(std::move(f));
+    summarize(result, p.work.size(), ec, diag, out_ec, out_diag);
     co_return result;
 }
 

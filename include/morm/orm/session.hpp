@@ -37,6 +37,10 @@ template <codec::model T>
 class query;
 template <codec::model T>
 class result_stream;
+namespace uow {
+struct plan;
+enum class verdict : std::uint8_t;
+}  // namespace uow
 
 /// What a commit did to one object that did not simply succeed.
 struct object_outcome {
@@ -217,6 +221,12 @@ private:
     /// Re-keys a pending entry under its object's current id; invalid_argument if that id
     /// cannot be encoded or another object of the session has it.
     [[nodiscard]] error_code rekey(entry* e, diagnostics& diag);
+    /// The live entries for a commit, pending ones re-keyed (those that cannot be are
+    /// reported in `failures` and left out).
+    std::vector<entry*> live_entries(std::vector<object_outcome>& failures);
+    /// Applies a commit's verdicts: written objects become persistent (or are forgotten).
+    void settle(uow::plan& p, const std::vector<uow::verdict>& verdicts, const std::vector<item_outcome>& outcomes,
+                commit_result& result);
 
     engine engine_;
     session_options opts_;

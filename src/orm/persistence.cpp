@@ -1,0 +1,168 @@
+#include "persistence.hpp"
+
+#include <morm/client/collection.hpp>
+
+#include <algorithm>
+
+namespace morm::uow {
+
+namespace {
+
+/// Appends the statement filter `q: {_id: <id of idkey>[, <version field>: version]}`;
+/// false if an append failed (the statement must then not be sent).
+bool append_id_filter(bson_t* dst, const std::string& idkey, std::string_view version_field, std::int64_t version) {
+    bson_t q;
+    if (!bson_append_document_begin(dst, "q", 1, &q)) return false;
+    bool ok = detail::append_id_from_key(&q, "_id", idkey);
+    if (ok && !version_field.empty())
+        ok = bson_append_int64(&q, version_field.data(), static_cast<int>(version_field.size()), version);
+    return bson_append_document_end(dst, &q) && ok;
+}
+
+[[nodiscard]] error_code statement_failed(diagnostics& d) {
+    d.message = "the write statement could not be built; it was not sent";
+    return make_error_code(errc::encode_error);
+}
+
+/// Encodes work item `w` as one statement of its command (insert: the document).
+[[nodiscard]] error_code encode_item(work_item& w, const plan& p, bool keep, bson_t* dst, diagnostics& d) {
+    const auto& ops = *w.e->ops;
+    const void* obj = w.e->obj.get();
+    const std::string_view vf = w.versioned ? ops.version_field : std::string_view{};
+    switch (w.kind) {
+        case work_kind::insert:
+            if (auto ec = ops.encode(obj, dst, &d)) return ec;
+            // Snapshot = exactly the bytes sent; write-only sessions do not track, so skip it.
+            if (keep) w.new_snapshot.assign(reinterpret_cast<const char*>(bson_get_data(dst)), dst->len);
+            return {};
+        case work_kind::merge: {
+            bson_t u;
+            if (!append_id_filter(dst, w.e->key, {}, 0) || !bson_append_document_begin(dst, "u", 1, &u))
+                return statement_failed(d);
+            if (auto ec = ops.encode(obj, &u, &d)) return ec;
+            if (keep) w.new_snapshot.assign(reinterpret_cast<const char*>(bson_get_data(&u)), u.len);
+            if (!bson_append_document_end(dst, &u) || !bson_append_bool(dst, "upsert", 6, true))
+                return statement_failed(d);
+            return {};
+        }
+        case work_kind::update:
+            if (!append_id_filter(dst, w.e->key, vf, w.old_version) ||
+                !bson_append_document(dst, "u", 1, p.updates[w.update].get()))
+                return statement_failed(d);
+            return {};
+        case work_kind::remove:
+            if (!append_id_filter(dst, w.e->key, vf, w.old_version) || !bson_append_int32(dst, "limit", 5, 1))
+                return statement_failed(d);
+            return {};
+    }
+    return {};
+}
+
+/// The write groups of the plan, in order; `items[g]` maps group g's items to work indexes.
+std::vector<write_group> make_groups(const engine& eng, plan& p, bool keep,
+                                     std::vector<const std::vector<std::size_t>*>& items) {
+    const auto& st = *eng.client().state();
+    const write_concern* wc = st.default_wc.empty() ? nullptr : &st.default_wc;
+    std::vector<write_group> groups;
+    auto add = [&](const collection_plan& c, write_kind k, const std::vector<std::size_t>& idx, bool one_each) {
+        if (idx.empty()) return;
+        write_group g;
+        g.db = eng.database().name();
+        g.collection = std::string(c.name);
+        g.kind = k;
+        g.wc = wc;
+        g.count = idx.size();
+        g.max_batch = one_each ? 1 : 0;  // a per-item `n` tells a version conflict
+        if (k == write_kind::insert) {
+            // Hot path: the document goes straight into the frame buffer.
+            g.encode_raw = [&p, &idx, keep](std::size_t i, wire::frame_buffer& out, diagnostics& d) -> error_code {
+                work_item& w = p.work[idx[i]];
+                const std::size_t start = out.size();
+                if (auto ec = w.e->ops->encode_raw(w.e->obj.get(), out, &d)) return ec;
+                if (keep) w.new_snapshot.assign(reinterpret_cast<const char*>(out.data() + start), out.size() - start);
+                return {};
+            };
+        }
+        g.encode = [&p, &idx, keep](std::size_t i, bson_t* dst, diagnostics& d) {
+            return encode_item(p.work[idx[i]], p, keep, dst, d);
+        };
+        groups.push_back(std::move(g));
+        items.push_back(&idx);
+    };
+    for (auto& c : p.collections) {
+        add(c, write_kind::insert, c.inserts, false);
+        add(c, write_kind::update, c.updates, false);
+        add(c, write_kind::update, c.vupdates, true);
+        add(c, write_kind::remove, c.deletes, false);
+        add(c, write_kind::remove, c.vdeletes, true);
+    }
+    return groups;
+}
+
+}  // namespace
+
+boost::asio::awaitable<void> execute(const engine& eng, plan& p, bool keep, std::vector<item_outcome>& outcomes,
+                                     pipeline_stats& stats, error_code& ec, diagnostics& diag) {
+    outcomes.assign(p.work.size(), item_outcome{});
+    std::vector<const std::vector<std::size_t>*> items;
+    auto groups = make_groups(eng, p, keep, items);
+    {
+        auto conn = co_await eng.client().state()->pool->async_acquire(ec, diag);
+        if (ec) co_return;  // nothing was sent: every outcome stays pending
+        co_await run_write_pipeline(*conn, groups, eng.client().state()->op_timeout, ec, diag, &stats);
+    }
+    for (std::size_t gi = 0; gi < groups.size(); ++gi)
+        for (std::size_t i = 0; i < groups[gi].count; ++i) outcomes[(*items[gi])[i]] = std::move(groups[gi].outcomes[i]);
+}
+
+boost::asio::awaitable<std::vector<bool>> confirm_inserts(const engine& eng, const plan& p,
+                                                          std::span<const std::size_t> which, error_code& ec,
+                                                          diagnostics& diag) {
+    std::vector<bool> found(which.size(), false);
+    for (std::size_t first = 0; first < which.size() && !ec; ++first) {
+        const auto* ops = p.work[which[first]].e->ops;
+        bool seen_before = false;
+        for (std::size_t k = 0; k < first; ++k) seen_before = seen_before || p.work[which[k]].e->ops == ops;
+        if (seen_before) continue;
+        // {_id: {$in: [...]}} over this collection's items, projection _id.
+        bson::document filter;
+        bson_t id_doc, in_arr;
+        bool built = bson_append_document_begin(filter.get(), "_id", 3, &id_doc) &&
+                     bson_append_array_begin(&id_doc, "$in", 3, &in_arr);
+        std::uint32_t n = 0;
+        char buf[16];
+        for (std::size_t k = 0; k < which.size() && built; ++k) {
+            const auto* e = p.work[which[k]].e;
+            if (e->ops != ops) continue;
+            const char* key;
+            bson_uint32_to_string(n++, &key, buf, sizeof buf);
+            built = detail::append_id_from_key(&in_arr, key, e->key);
+        }
+        built = built && bson_append_array_end(&id_doc, &in_arr) && bson_append_document_end(filter.get(), &id_doc);
+        if (!built) {  // never a find with a partial filter: these stay unconfirmed
+            ec = make_error_code(errc::encode_error);
+            diag.message = "the _id filter could not be built";
+            break;
+        }
+        find_options fo;
+        fo.projection = bson::document::from_json(R"({"_id": 1})");
+        std::vector<std::string> present;
+        try {
+            auto c = co_await eng.database().collection(ops->collection).find(filter, fo);
+            while (auto d = co_await c.next()) {
+                bson_iter_t it;
+                if (d->init_iter(it) && bson_iter_find(&it, "_id")) present.push_back(detail::element_key(it));
+            }
+        } catch (const error& err) {
+            ec = err.code();
+            diag = err.diag();
+        }
+        for (std::size_t k = 0; k < which.size(); ++k) {
+            const auto* e = p.work[which[k]].e;
+            if (e->ops == ops) found[k] = std::find(present.begin(), present.end(), e->key) != present.end();
+        }
+    }
+    co_return found;
+}
+
+}  // namespace morm::uow

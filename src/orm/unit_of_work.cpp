@@ -1,0 +1,182 @@
+#include "unit_of_work.hpp"
+
+#include <morm/orm/update_diff.hpp>
+
+#include <fmt/format.h>
+
+#include <cstring>
+
+namespace morm::uow {
+
+object_outcome::operation operation_of(work_kind k) {
+    switch (k) {
+        case work_kind::insert: return object_outcome::operation::insert;
+        case work_kind::merge: return object_outcome::operation::upsert;
+        case work_kind::update: return object_outcome::operation::update;
+        case work_kind::remove: return object_outcome::operation::remove;
+    }
+    return object_outcome::operation::insert;
+}
+
+namespace {
+
+object_outcome refusal(const session_entry& e, object_outcome::operation op, errc err, std::string message) {
+    object_outcome f;
+    f.collection = std::string(e.ops->collection);
+    f.id = e.ops->id_json(e.obj.get());
+    f.op = op;
+    f.error = err;
+    f.message = std::move(message);
+    f.object = e.obj;
+    return f;
+}
+
+collection_plan& collection_of(plan& p, std::string_view name) {
+    for (auto& c : p.collections)
+        if (c.name == name) return c;
+    p.collections.push_back({name, {}, {}, {}, {}, {}});
+    return p.collections.back();
+}
+
+/// Writes go to the stored _id (the entry's key): a changed or unencodable id member would
+/// otherwise be written as a $set, or send the update to another document.
+bool id_unchanged(const session_entry& e, std::string& why) {
+    std::string key;
+    diagnostics d;
+    if (e.ops->id_key(e.obj.get(), key, &d)) {
+        why = std::move(d.message);
+        return false;
+    }
+    if (key == e.key) return true;
+    why = fmt::format("the _id of a loaded object cannot be changed (now {}); expunge it and add a new object instead",
+                      e.ops->id_json(e.obj.get()));
+    return false;
+}
+
+/// A tracked object: nothing, or an update of its changed paths ($set/$unset). A version
+/// field is bumped in the update and snapshot only; the object keeps its version until
+/// the write succeeds.
+void plan_update(plan& p, session_entry* e, bson_t* scratch) {
+    const auto& ops = *e->ops;
+    std::string why;
+    if (!id_unchanged(*e, why)) {
+        p.refused.push_back(refusal(*e, object_outcome::operation::update, errc::invalid_argument, std::move(why)));
+        return;
+    }
+    bson_reinit(scratch);
+    diagnostics diag;
+    if (auto ec = ops.encode(e->obj.get(), scratch, &diag)) {
+        p.refused.push_back(refusal(*e, object_outcome::operation::update, errc::encode_error, diag.message));
+        return;
+    }
+    if (scratch->len == e->snapshot.size() && std::memcmp(bson_get_data(scratch), e->snapshot.data(), scratch->len) == 0) {
+        ++p.unchanged;
+        return;
+    }
+    work_item w{e, work_kind::update};
+    if (auto* v = ops.version(e->obj.get())) {
+        w.versioned = true;
+        w.old_version = *v;
+        *v = w.old_version + 1;
+        bson_reinit(scratch);
+        const bool encoded = !ops.encode(e->obj.get(), scratch, nullptr);  // encoded a moment ago: only the number differs
+        *v = w.old_version;
+        if (!encoded) return;
+    }
+    bson_t old;
+    bson_init_static(&old, reinterpret_cast<const std::uint8_t*>(e->snapshot.data()), e->snapshot.size());
+    w.update = p.updates.size();
+    build_update_diff(&old, scratch, p.updates.emplace_back().get());
+    w.new_snapshot.assign(reinterpret_cast<const char*>(bson_get_data(scratch)), scratch->len);
+    auto& c = collection_of(p, ops.collection);
+    (w.versioned ? c.vupdates : c.updates).push_back(p.work.size());
+    p.work.push_back(std::move(w));
+}
+
+void plan_delete(plan& p, session_entry* e) {
+    work_item w{e, work_kind::remove};
+    auto& c = collection_of(p, e->ops->collection);
+    if (auto* v = e->ops->version(e->obj.get())) {
+        w.versioned = true;
+        w.old_version = *v;
+        c.vdeletes.push_back(p.work.size());
+    } else {
+        c.deletes.push_back(p.work.size());
+    }
+    p.work.push_back(std::move(w));
+}
+
+}  // namespace
+
+plan make_plan(std::span<session_entry* const> entries) {
+    plan p;
+    p.work.reserve(entries.size());
+    bson_t scratch;
+    bson_init(&scratch);
+    for (session_entry* e : entries) {
+        switch (e->st) {
+            case session_entry::state::pending_insert:
+                collection_of(p, e->ops->collection).inserts.push_back(p.work.size());
+                p.work.emplace_back(e, work_kind::insert);
+                break;
+            case session_entry::state::pending_merge:
+                collection_of(p, e->ops->collection).updates.push_back(p.work.size());
+                p.work.emplace_back(e, work_kind::merge);
+                break;
+            case session_entry::state::pending_delete: plan_delete(p, e); break;
+            case session_entry::state::persistent: plan_update(p, e, &scratch); break;
+        }
+    }
+    bson_destroy(&scratch);
+    return p;
+}
+
+object_outcome failure_of(const work_item& w, const item_outcome& o, errc err, std::string message) {
+    object_outcome f = refusal(*w.e, operation_of(w.kind), err, std::move(message));
+    f.state = o.st == item_outcome::state::ok ? item_outcome::state::failed : o.st;
+    if (o.st == item_outcome::state::pending && f.message.empty()) f.message = "not sent: the commit stopped first";
+    f.code = o.code;
+    f.code_name = o.code_name;
+    return f;
+}
+
+reconciliation reconcile(const plan& p, std::span<item_outcome> outcomes) {
+    reconciliation r;
+    r.verdicts.assign(p.work.size(), verdict::failed);
+    for (std::size_t i = 0; i < p.work.size(); ++i) {
+        const work_item& w = p.work[i];
+        item_outcome& o = outcomes[i];
+        bool ok = o.st == item_outcome::state::ok;
+        errc err = o.error;
+        std::string message = std::move(o.message);
+        if (!ok && o.st == item_outcome::state::failed && w.kind == work_kind::insert && w.e->maybe_written &&
+            o.code == 11000) {
+            // The earlier, unacknowledged attempt may have written it: the client-side _id
+            // proves it when the duplicate is on _id; unnamed indexes (FerretDB) need a lookup.
+            if (message.find("_id") != std::string::npos) {
+                ok = true;
+            } else if (message.find("index:") == std::string::npos) {
+                r.verdicts[i] = verdict::confirm;
+                r.to_confirm.push_back(i);
+                o.message = std::move(message);
+                continue;
+            }
+        }
+        if (ok && w.versioned && o.n == 0) {
+            ok = false;
+            err = errc::conflict;
+            message = fmt::format("version conflict: {} with _id {} is no longer at version {} on the server",
+                                  w.e->ops->collection, w.e->ops->id_json(w.e->obj.get()), w.old_version);
+        }
+        if (ok) {
+            r.verdicts[i] = verdict::written;
+            continue;
+        }
+        // Not sent because the run stopped (an earlier cut): its outcome is reported unknown.
+        if (o.st == item_outcome::state::pending) err = errc::outcome_unknown;
+        r.failures.push_back(failure_of(w, o, err, std::move(message)));
+    }
+    return r;
+}
+
+}  // namespace morm::uow
