@@ -3,6 +3,7 @@
 #include <morm/client/write_pipeline.hpp>
 #include <morm/detail/text.hpp>
 #include <morm/wire/reply.hpp>
+#include <morm/wire/value_replies.hpp>
 
 #include <boost/asio/this_coro.hpp>
 
@@ -25,17 +26,22 @@ void append_doc(bson_t* b, const char* key, const bson::document& d) {
     if (!bson_append_document(b, key, -1, d.get())) refuse(key, "the document cannot be appended");
 }
 
-void append_array_of(bson_t* b, const char* key, const std::vector<bson::document>& docs) {
+/// Appends `docs` as an array; false when an append failed (the caller decides how to fail).
+[[nodiscard]] bool append_doc_array(bson_t* b, const char* key, const std::vector<bson::document>& docs) {
     bson_t arr;
-    if (!bson_append_array_begin(b, key, -1, &arr)) refuse(key, "the array cannot be appended");
+    if (!bson_append_array_begin(b, key, -1, &arr)) return false;
     char buf[16];
-    for (std::size_t i = 0; i < docs.size(); ++i) {
+    bool ok = true;
+    for (std::size_t i = 0; ok && i < docs.size(); ++i) {
         const char* k;
         std::size_t kl = bson_uint32_to_string(static_cast<std::uint32_t>(i), &k, buf, sizeof buf);
-        if (!bson_append_document(&arr, k, static_cast<int>(kl), docs[i].get()))
-            refuse(key, "an element cannot be appended");
+        ok = bson_append_document(&arr, k, static_cast<int>(kl), docs[i].get());
     }
-    if (!bson_append_array_end(b, &arr)) refuse(key, "the array cannot be appended");
+    return bson_append_array_end(b, &arr) && ok;
+}
+
+void append_array_of(bson_t* b, const char* key, const std::vector<bson::document>& docs) {
+    if (!append_doc_array(b, key, docs)) refuse(key, "the array cannot be appended");
 }
 
 void append_str(bson_t* b, const char* key, std::string_view v) {
@@ -151,28 +157,139 @@ const write_concern* effective_wc(const std::optional<write_concern>& op, const 
     return make_error_code(errc::encode_error);
 }
 
-/// One `updates` statement: {q, u (document or pipeline), upsert?, multi?}; a failed
-/// append fails the statement (a `q` left out would match every document).
-[[nodiscard]] error_code build_update_statement(bson_t* dst, const bson::document& q, const bson::document* u,
-                                  const std::vector<bson::document>* pipeline, bool upsert, bool multi,
-                                  diagnostics& d) {
-    bool ok = bson_append_document(dst, "q", 1, q.get());
-    if (ok && pipeline) {
-        bson_t arr;
-        ok = bson_append_array_begin(dst, "u", 1, &arr);
-        char buf[16];
-        for (std::size_t i = 0; ok && i < pipeline->size(); ++i) {
-            const char* k;
-            std::size_t kl = bson_uint32_to_string(static_cast<std::uint32_t>(i), &k, buf, sizeof buf);
-            ok = bson_append_document(&arr, k, static_cast<int>(kl), (*pipeline)[i].get());
-        }
-        ok = bson_append_array_end(dst, &arr) && ok;
-    } else if (ok) {
-        ok = bson_append_document(dst, "u", 1, u->get());
+/// The options an update or delete statement carries next to q/u, as the public API
+/// spells them (update_options, delete_options and the write models share the names).
+struct statement_options {
+    const bson::document& collation;
+    const bson::document& hint;
+    const std::string& hint_name;
+    const std::vector<bson::document>* array_filters;  ///< null: the write takes none
+};
+
+template <class T>
+statement_options options_of(const T& x) {
+    if constexpr (requires { x.array_filters; }) return {x.collation, x.hint, x.hint_name, &x.array_filters};
+    else return {x.collation, x.hint, x.hint_name, nullptr};
+}
+
+/// Why the statement options cannot be sent as set; empty when they can.
+std::string statement_problem(const statement_options& o, bool replacement, bool pipeline) {
+    if (!o.hint.empty() && !o.hint_name.empty()) return "hint and hint_name are both set; set one of them";
+    if (!detail::valid_text(o.hint_name)) return "hint_name is not valid UTF-8, or contains NUL";
+    if (o.array_filters && !o.array_filters->empty()) {
+        // The server refuses both; refusing here names the option and sends nothing.
+        if (replacement) return "array_filters does not apply to a replacement";
+        if (pipeline) return "array_filters cannot be used with a pipeline update";
     }
+    return {};
+}
+
+void check_statement(std::string_view op, const statement_options& o, bool replacement, bool pipeline) {
+    if (auto why = statement_problem(o, replacement, pipeline); !why.empty())
+        throw error(errc::invalid_argument, fmt::format("{}: {}; nothing was sent", op, why));
+}
+
+/// Appends collation, hint and arrayFilters when set; false when an append failed.
+[[nodiscard]] bool append_statement_options(bson_t* dst, const statement_options& o) {
+    bool ok = true;
+    if (!o.collation.empty()) ok = bson_append_document(dst, "collation", 9, o.collation.get());
+    if (ok && !o.hint.empty())
+        ok = bson_append_document(dst, "hint", 4, o.hint.get());
+    else if (ok && !o.hint_name.empty())
+        ok = bson_append_utf8(dst, "hint", 4, o.hint_name.data(), static_cast<int>(o.hint_name.size()));
+    if (ok && o.array_filters && !o.array_filters->empty())
+        ok = append_doc_array(dst, "arrayFilters", *o.array_filters);
+    return ok;
+}
+
+/// One `updates` statement: {q, u (document or pipeline), upsert?, multi?, collation?,
+/// hint?, arrayFilters?}; a failed append fails the statement (a `q` left out would
+/// match every document).
+[[nodiscard]] error_code build_update_statement(bson_t* dst, const bson::document& q, const bson::document& u,
+                                                const std::vector<bson::document>* pipeline, bool upsert, bool multi,
+                                                const statement_options& so, diagnostics& d) {
+    bool ok = bson_append_document(dst, "q", 1, q.get());
+    if (ok) ok = pipeline ? append_doc_array(dst, "u", *pipeline) : bson_append_document(dst, "u", 1, u.get());
     if (ok && upsert) ok = bson_append_bool(dst, "upsert", 6, true);
     if (ok && multi) ok = bson_append_bool(dst, "multi", 5, true);
+    if (ok) ok = append_statement_options(dst, so);
     return ok ? error_code{} : statement_failed(d);
+}
+
+/// One `deletes` statement: {q, limit, collation?, hint?}.
+[[nodiscard]] error_code build_delete_statement(bson_t* dst, const bson::document& q, bool many,
+                                                const statement_options& so, diagnostics& d) {
+    const bool ok = bson_append_document(dst, "q", 1, q.get()) && bson_append_int32(dst, "limit", 5, many ? 0 : 1) &&
+                    append_statement_options(dst, so);
+    return ok ? error_code{} : statement_failed(d);
+}
+
+[[nodiscard]] error_code encode_insert(const insert_one_model& ins, const std::optional<bson::object_id>& oid,
+                                       bson_t* dst, diagnostics& d) {
+    bool ok = true;
+    if (oid) {
+        bson_oid_t o = oid->to_bson();
+        ok = bson_append_oid(dst, "_id", 3, &o);
+    }
+    if (ok) ok = bson_concat(dst, ins.document.get());
+    if (ok) return {};
+    d.message = "document cannot be appended";
+    return make_error_code(errc::encode_error);
+}
+
+/// An update or replacement statement; the update document is checked against the kind.
+template <class M>
+[[nodiscard]] error_code encode_update(const M& m, bson_t* dst, diagnostics& d) {
+    constexpr bool replacement = std::is_same_v<M, replace_one_model>;
+    const std::vector<bson::document>* pipeline = nullptr;
+    if constexpr (!replacement) {
+        // With a pipeline the (empty) update document is not used, so not checked.
+        if (!m.pipeline.empty()) pipeline = &m.pipeline;
+    }
+    const bson::document* u;
+    if constexpr (replacement) u = &m.replacement;
+    else u = &m.update;
+    if (!pipeline && !replacement && !is_operator_update(*u)) {
+        d.message = "update document must contain only $-operators (use replace_one for a replacement)";
+        return make_error_code(errc::invalid_argument);
+    }
+    if (replacement && is_operator_update(*u)) {
+        d.message = "replacement document must not contain $-operators";
+        return make_error_code(errc::invalid_argument);
+    }
+    return build_update_statement(dst, m.filter, *u, pipeline, m.upsert, std::is_same_v<M, update_many_model>,
+                                  options_of(m), d);
+}
+
+/// One item of a bulk_write group, as its command's sequence element.
+[[nodiscard]] error_code encode_statement(const write_model& m, const std::optional<bson::object_id>& oid,
+                                          bson_t* dst, diagnostics& d) {
+    return std::visit(
+        [&](const auto& x) -> error_code {
+            using M = std::decay_t<decltype(x)>;
+            if constexpr (std::is_same_v<M, insert_one_model>) return encode_insert(x, oid, dst, d);
+            else if constexpr (std::is_same_v<M, delete_one_model> || std::is_same_v<M, delete_many_model>)
+                return build_delete_statement(dst, x.filter, std::is_same_v<M, delete_many_model>, options_of(x), d);
+            else return encode_update(x, dst, d);
+        },
+        m);
+}
+
+/// Refuses, before anything is sent, a model whose statement options cannot be sent.
+void check_models(const std::vector<write_model>& models) {
+    for (std::size_t i = 0; i < models.size(); ++i) {
+        std::visit(
+            [&](const auto& x) {
+                using M = std::decay_t<decltype(x)>;
+                if constexpr (!std::is_same_v<M, insert_one_model>) {
+                    bool pipeline = false;
+                    if constexpr (requires { x.pipeline; }) pipeline = !x.pipeline.empty();
+                    check_statement(fmt::format("bulk_write: write {}", i), options_of(x),
+                                    std::is_same_v<M, replace_one_model>, pipeline);
+                }
+            },
+            models[i]);
+    }
 }
 
 }  // namespace
@@ -255,6 +372,7 @@ asio::awaitable<bulk_write_result> collection::insert_many(const std::vector<bso
 asio::awaitable<bulk_write_result> collection::bulk_write(const std::vector<write_model>& models,
                                                           const bulk_write_options& opts) const {
     if (models.empty()) throw error(errc::invalid_argument, "bulk_write needs at least one write");
+    check_models(models);
     const write_concern* wc = effective_wc(opts.wc, *st_);
     // Insert ids are generated client-side so that retries cannot duplicate documents.
     std::vector<std::optional<bson::object_id>> generated(models.size());
@@ -313,43 +431,7 @@ asio::awaitable<bulk_write_result> collection::bulk_write(const std::vector<writ
             };
         }
         g.encode = [&models, &generated, &idx](std::size_t i, bson_t* dst, diagnostics& d) -> error_code {
-            const auto& m = models[idx[i]];
-            if (auto* ins = std::get_if<insert_one_model>(&m)) {
-                if (auto& oid = generated[idx[i]]) {
-                    bson_oid_t o = oid->to_bson();
-                    if (!bson_append_oid(dst, "_id", 3, &o)) {
-                        d.message = "document cannot be appended";
-                        return make_error_code(errc::encode_error);
-                    }
-                }
-                if (!bson_concat(dst, ins->document.get())) {
-                    d.message = "document cannot be appended";
-                    return make_error_code(errc::encode_error);
-                }
-                return {};
-            }
-            auto upd = [&](const bson::document& f, const bson::document* u, const std::vector<bson::document>* p,
-                           bool upsert, bool multi, bool replacement) -> error_code {
-                // With a pipeline the (empty) update document is not used, so not checked.
-                const bool use_pipeline = p && !p->empty();
-                if (!use_pipeline && u && !replacement && !is_operator_update(*u)) {
-                    d.message = "update document must contain only $-operators (use replace_one for a replacement)";
-                    return make_error_code(errc::invalid_argument);
-                }
-                if (u && replacement && is_operator_update(*u)) {
-                    d.message = "replacement document must not contain $-operators";
-                    return make_error_code(errc::invalid_argument);
-                }
-                return build_update_statement(dst, f, u, use_pipeline ? p : nullptr, upsert, multi, d);
-            };
-            if (auto* x = std::get_if<update_one_model>(&m)) return upd(x->filter, &x->update, &x->pipeline, x->upsert, false, false);
-            if (auto* x = std::get_if<update_many_model>(&m)) return upd(x->filter, &x->update, &x->pipeline, x->upsert, true, false);
-            if (auto* x = std::get_if<replace_one_model>(&m)) return upd(x->filter, &x->replacement, nullptr, x->upsert, false, true);
-            const bool many = std::holds_alternative<delete_many_model>(m);
-            const auto& f = many ? std::get<delete_many_model>(m).filter : std::get<delete_one_model>(m).filter;
-            if (!bson_append_document(dst, "q", 1, f.get()) || !bson_append_int32(dst, "limit", 5, many ? 0 : 1))
-                return statement_failed(d);
-            return {};
+            return encode_statement(models[idx[i]], generated[idx[i]], dst, d);
         };
     }
     error_code ec;
@@ -400,18 +482,38 @@ update_result to_update_result(const bulk_write_result& r) {
 }
 }  // namespace
 
+namespace {
+/// A model of kind M on `filter`, with the statement options of `o` (update_options /
+/// delete_options); the caller sets the rest.
+template <class M, class O>
+M model_with(const bson::document& filter, const O& o) {
+    M m;
+    m.filter = filter;
+    m.collation = o.collation;
+    m.hint = o.hint;
+    m.hint_name = o.hint_name;
+    if constexpr (requires { m.array_filters; }) m.array_filters = o.array_filters;
+    if constexpr (requires { m.upsert; }) m.upsert = o.upsert;
+    return m;
+}
+
+template <class M>
+M update_model(const bson::document& filter, const bson::document* update,
+               const std::vector<bson::document>* pipeline, const update_options& o) {
+    M m = model_with<M>(filter, o);
+    if (update) m.update = *update;
+    if (pipeline) m.pipeline = *pipeline;
+    return m;
+}
+}  // namespace
+
 asio::awaitable<update_result> collection::update_impl(const bson::document& filter, const bson::document* update,
                                                        const std::vector<bson::document>* pipeline, bool multi,
                                                        const update_options& opts) const {
+    check_statement(multi ? "update_many" : "update_one", options_of(opts), false, pipeline && !pipeline->empty());
     std::vector<write_model> models;
-    if (pipeline) {
-        if (multi) models.emplace_back(update_many_model{filter, {}, *pipeline, opts.upsert});
-        else models.emplace_back(update_one_model{filter, {}, *pipeline, opts.upsert});
-    } else if (multi) {
-        models.emplace_back(update_many_model{filter, *update, {}, opts.upsert});
-    } else {
-        models.emplace_back(update_one_model{filter, *update, {}, opts.upsert});
-    }
+    if (multi) models.emplace_back(update_model<update_many_model>(filter, update, pipeline, opts));
+    else models.emplace_back(update_model<update_one_model>(filter, update, pipeline, opts));
     co_return to_update_result(co_await single_write(models, opts.wc));
 }
 
@@ -431,28 +533,51 @@ asio::awaitable<update_result> collection::update_many(const bson::document& fil
 
 asio::awaitable<update_result> collection::replace_one(const bson::document& filter, const bson::document& replacement,
                                                        const update_options& opts) const {
+    check_statement("replace_one", options_of(opts), true, false);
     std::vector<write_model> models;
-    models.emplace_back(replace_one_model{filter, replacement, opts.upsert});
+    auto m = model_with<replace_one_model>(filter, opts);
+    m.replacement = replacement;
+    models.emplace_back(std::move(m));
     co_return to_update_result(co_await single_write(models, opts.wc));
 }
 
 asio::awaitable<delete_result> collection::delete_one(const bson::document& filter, const delete_options& opts) const {
+    check_statement("delete_one", options_of(opts), false, false);
     std::vector<write_model> models;
-    models.emplace_back(delete_one_model{filter});
+    models.emplace_back(model_with<delete_one_model>(filter, opts));
     auto r = co_await single_write(models, opts.wc);
     co_return delete_result{r.deleted_count};
 }
 
 asio::awaitable<delete_result> collection::delete_many(const bson::document& filter, const delete_options& opts) const {
+    check_statement("delete_many", options_of(opts), false, false);
     std::vector<write_model> models;
-    models.emplace_back(delete_many_model{filter});
+    models.emplace_back(model_with<delete_many_model>(filter, opts));
     auto r = co_await single_write(models, opts.wc);
     co_return delete_result{r.deleted_count};
 }
 
 // ----------------------------------------------------------------------------- reads
 
+namespace {
+/// Refuses find options that would otherwise be dropped or half-sent.
+void check_find(const find_options& o) {
+    auto bad = [](std::string_view why) {
+        throw error(errc::invalid_argument, fmt::format("find: {}; nothing was sent", why));
+    };
+    if (!o.hint.empty() && !o.hint_name.empty()) bad("hint and hint_name are both set; set one of them");
+    if (o.skip < 0) bad("skip is negative");
+    if (o.limit < 0) bad("limit is negative");
+    if (o.batch_size < 0) bad("batch_size is negative");
+    // The server reads tags and maxStalenessSeconds only with a non-primary mode, and a
+    // primary read preference is never sent.
+    if (o.read_pref && o.read_pref->is_primary() && (!o.read_pref->tags.empty() || o.read_pref->max_staleness_seconds))
+        bad("read_pref sets tags or max_staleness_seconds with mode primary");
+}
+}  // namespace
+
 asio::awaitable<cursor> collection::find(const bson::document& filter, const find_options& opts) const {
+    check_find(opts);
     co_return co_await open_cursor(
         st_, db_, name_,
         [&](bson_t* b) {
@@ -492,6 +617,7 @@ asio::awaitable<std::optional<bson::document>> collection::find_one(const bson::
 
 asio::awaitable<cursor> collection::aggregate(const std::vector<bson::document>& pipeline,
                                               const aggregate_options& opts) const {
+    if (opts.batch_size < 0) throw error(errc::invalid_argument, "aggregate: batch_size is negative; nothing was sent");
     co_return co_await open_cursor(
         st_, db_, name_,
         [&](bson_t* b) {
@@ -512,6 +638,9 @@ asio::awaitable<cursor> collection::aggregate(const std::vector<bson::document>&
 asio::awaitable<std::int64_t> collection::count_documents(const bson::document& filter,
                                                           const count_options& opts) const {
     // The spec: an aggregation ($match, $skip, $limit, $group/$sum), not the count command.
+    if (opts.skip < 0 || opts.limit < 0)
+        throw error(errc::invalid_argument,
+                    fmt::format("count_documents: {} is negative; nothing was sent", opts.skip < 0 ? "skip" : "limit"));
     std::vector<bson::document> pipeline;
     {
         bson::document m;
@@ -541,17 +670,19 @@ asio::awaitable<std::int64_t> collection::count_documents(const bson::document& 
 
 asio::awaitable<std::int64_t> collection::estimated_document_count() const {
     std::int64_t n = 0;
+    error_code ec;
+    diagnostics diag;
     co_await st_->command(
         db_, [&](bson_t* b) { append_str(b, "count", name_); },
-        [&](const bson_t* r) {
-            bson_iter_t it;
-            if (bson_iter_init_find(&it, r, "n")) n = bson_iter_as_int64(&it);
-        });
+        [&](const bson_t* r) { ec = wire::parse_count_reply(r, n, diag); }, ec, diag);
+    throw_on_error(ec, diag);
     co_return n;
 }
 
 asio::awaitable<std::vector<bson::value>> collection::distinct(std::string_view key, const bson::document& filter) const {
     std::vector<bson::value> out;
+    error_code ec;
+    diagnostics diag;
     co_await st_->command(
         db_,
         [&](bson_t* b) {
@@ -559,12 +690,8 @@ asio::awaitable<std::vector<bson::value>> collection::distinct(std::string_view 
             append_str(b, "key", key);
             append_doc(b, "query", filter);
         },
-        [&](const bson_t* r) {
-            bson_iter_t it, arr;
-            if (!bson_iter_init_find(&it, r, "values") || !BSON_ITER_HOLDS_ARRAY(&it)) return;
-            bson_iter_recurse(&it, &arr);
-            while (bson_iter_next(&arr)) out.push_back(bson::value::from_iter(arr));
-        });
+        [&](const bson_t* r) { ec = wire::parse_distinct_reply(r, out, diag); }, ec, diag);
+    throw_on_error(ec, diag);
     co_return out;
 }
 
@@ -613,11 +740,21 @@ asio::awaitable<std::optional<bson::document>> collection::find_one_and_replace(
     const bson::document& filter, const bson::document& replacement, const find_one_and_modify_options& opts) const {
     if (is_operator_update(replacement))
         throw error(errc::invalid_argument, "find_one_and_replace: the replacement must not contain $-operators");
+    if (!opts.array_filters.empty())
+        throw error(errc::invalid_argument, "find_one_and_replace: array_filters does not apply to a replacement");
     co_return co_await find_and_modify(filter, &replacement, false, opts);
 }
 
 asio::awaitable<std::optional<bson::document>> collection::find_one_and_delete(
     const bson::document& filter, const find_one_and_modify_options& opts) const {
+    // findAndModify with remove takes none of these; refused rather than dropped.
+    const char* unused = opts.upsert                               ? "upsert"
+                         : opts.returned == return_document::after ? "returned = after"
+                         : !opts.array_filters.empty()            ? "array_filters"
+                                                                   : nullptr;
+    if (unused)
+        throw error(errc::invalid_argument,
+                    fmt::format("find_one_and_delete: {} does not apply to a delete; nothing was sent", unused));
     co_return co_await find_and_modify(filter, nullptr, true, opts);
 }
 
@@ -729,6 +866,8 @@ asio::awaitable<std::vector<std::string>> database::list_collection_names(const 
 
 asio::awaitable<morm::collection> database::create_collection(std::string_view name,
                                                               const create_collection_options& opts) const {
+    if (!opts.capped && (opts.size > 0 || opts.max > 0))
+        throw error(errc::invalid_argument, "create_collection: size and max need capped = true; nothing was sent");
     co_await st_->command(name_, [&](bson_t* b) {
         append_str(b, "create", name);
         if (!opts.validator.empty()) append_doc(b, "validator", opts.validator);

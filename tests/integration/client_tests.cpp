@@ -1054,3 +1054,272 @@ TEST_CASE("bad URIs give errc::bad_uri", "[client][integration]") {
         }
     });
 }
+
+namespace {
+
+/// The last started event of command `name`, or null.
+const recorded_event* last_started(const std::vector<recorded_event>& events, std::string_view name) {
+    const recorded_event* found = nullptr;
+    for (auto& e : events)
+        if (e.kind == net::command_event::started && e.name == name) found = &e;
+    return found;
+}
+
+/// Runs `op`; a server error is only tolerated on FerretDB, where it is reported as a
+/// WARN naming the option it does not support. Returns whether the server accepted it.
+/// `op` is a lambda capturing by reference only: a temporary with a trivial destructor is
+/// safe in a co_await expression on g++ 12, a std::function would not be.
+template <class Op>
+asio::awaitable<bool> server_accepts(std::string_view option, const Op& op) {
+    try {
+        co_await op();
+        co_return true;
+    } catch (const morm::error& e) {
+        if (!is_ferretdb()) throw;
+        WARN("server result not checked on FerretDB: it refuses " << option << " (" << e.what() << ")");
+    }
+    co_return false;
+}
+
+/// Runs `op`, which must throw errc::invalid_argument naming `needle` and send nothing.
+template <class Op>
+asio::awaitable<void> expect_refused(const std::vector<recorded_event>& events, std::string_view needle, const Op& op) {
+    const std::size_t before = events.size();
+    std::string msg;
+    try {
+        co_await op();
+    } catch (const morm::error& e) {
+        CHECK(e.code() == errc::invalid_argument);
+        msg = e.what();
+    }
+    INFO("expected a refusal naming " << needle << ", got: " << msg);
+    CHECK(msg.find(needle) != std::string::npos);
+    CHECK(events.size() == before);  // no command was started
+}
+
+}  // namespace
+
+TEST_CASE("update options: collation, hint and arrayFilters are sent in the statement", "[client][integration]") {
+    auto events = std::make_shared<std::vector<recorded_event>>();
+    morm_test::run([events]() -> asio::awaitable<void> {
+        auto opts = recording(events);
+        auto [cl, c] = co_await fresh("updopts", opts);
+        std::vector<document> docs{J(R"({"_id": 1, "s": "abc", "a": [1, 5, 9]})"), J(R"({"_id": 2, "s": "ABC"})"),
+                                   J(R"({"_id": 3, "s": "xyz"})")};
+        insert_options io;
+        co_await c.insert_many(docs, io);
+        auto keys = J(R"({"s": 1})");
+        index_options ixo;
+        co_await c.create_index(keys, ixo);
+
+        // collation: case-insensitive match of both "abc" and "ABC".
+        update_options uc;
+        uc.collation = J(R"({"locale": "en", "strength": 2})");
+        auto f_abc = J(R"({"s": "abc"})");
+        auto set_t = J(R"({"$set": {"t": 1}})");
+        update_result r{};
+        bool ok = co_await server_accepts("collation", [&]() -> asio::awaitable<void> {
+            r = co_await c.update_many(f_abc, set_t, uc);
+        });
+        auto* e = last_started(*events, "update");
+        REQUIRE(e);
+        CHECK(str_at(e->doc, "updates.0.collation.locale") == "en");
+        CHECK(int_at(e->doc, "updates.0.collation.strength") == 2);
+        if (ok) CHECK(r.matched_count == 2);
+
+        // hint by name, then by key pattern.
+        update_options hn;
+        hn.hint_name = "s_1";
+        ok = co_await server_accepts("hint", [&]() -> asio::awaitable<void> { r = co_await c.update_one(f_abc, set_t, hn); });
+        e = last_started(*events, "update");
+        REQUIRE(e);
+        CHECK(str_at(e->doc, "updates.0.hint") == "s_1");
+        if (ok) CHECK(r.matched_count == 1);
+        update_options hd;
+        hd.hint = keys;
+        ok = co_await server_accepts("hint", [&]() -> asio::awaitable<void> { r = co_await c.update_one(f_abc, set_t, hd); });
+        e = last_started(*events, "update");
+        REQUIRE(e);
+        CHECK(int_at(e->doc, "updates.0.hint.s") == 1);
+        if (ok) CHECK(r.matched_count == 1);
+
+        // arrayFilters: only the elements over 4 are zeroed.
+        update_options af;
+        af.array_filters.push_back(J(R"({"x": {"$gt": 4}})"));
+        auto f1 = J(R"({"_id": 1})");
+        auto zero = J(R"({"$set": {"a.$[x]": 0}})");
+        ok = co_await server_accepts("arrayFilters", [&]() -> asio::awaitable<void> {
+            co_await c.update_one(f1, zero, af);
+        });
+        e = last_started(*events, "update");
+        REQUIRE(e);
+        CHECK(int_at(e->doc, "updates.0.arrayFilters.0.x.$gt") == 4);
+        if (ok) {
+            find_options fo;
+            auto got = co_await c.find_one(f1, fo);
+            REQUIRE(got);
+            CHECK(int_at(*got, "a.0") == 1);
+            CHECK(int_at(*got, "a.1") == 0);
+            CHECK(int_at(*got, "a.2") == 0);
+        }
+
+        // replace_one carries collation and hint too.
+        update_options rc;
+        rc.collation = J(R"({"locale": "en", "strength": 2})");
+        rc.hint_name = "s_1";
+        auto f_xyz = J(R"({"s": "XYZ"})");
+        auto repl = J(R"({"s": "xyz", "replaced": true})");
+        ok = co_await server_accepts("collation/hint", [&]() -> asio::awaitable<void> {
+            r = co_await c.replace_one(f_xyz, repl, rc);
+        });
+        e = last_started(*events, "update");
+        REQUIRE(e);
+        CHECK(str_at(e->doc, "updates.0.collation.locale") == "en");
+        CHECK(str_at(e->doc, "updates.0.hint") == "s_1");
+        if (ok) CHECK(r.matched_count == 1);
+        co_await drop_db(cl, c);
+    });
+}
+
+TEST_CASE("delete options and bulk_write models: collation and hint are sent in the statement", "[client][integration]") {
+    auto events = std::make_shared<std::vector<recorded_event>>();
+    morm_test::run([events]() -> asio::awaitable<void> {
+        auto opts = recording(events);
+        auto [cl, c] = co_await fresh("delopts", opts);
+        std::vector<document> docs{J(R"({"_id": 1, "s": "abc"})"), J(R"({"_id": 2, "s": "ABC"})"),
+                                   J(R"({"_id": 3, "s": "xyz"})"), J(R"({"_id": 4, "s": "XYZ"})")};
+        insert_options io;
+        co_await c.insert_many(docs, io);
+        auto keys = J(R"({"s": 1})");
+        index_options ixo;
+        co_await c.create_index(keys, ixo);
+
+        delete_options dc;
+        dc.collation = J(R"({"locale": "en", "strength": 2})");
+        dc.hint = keys;
+        auto f_abc = J(R"({"s": "abc"})");
+        delete_result r{};
+        bool ok = co_await server_accepts("collation/hint", [&]() -> asio::awaitable<void> {
+            r = co_await c.delete_many(f_abc, dc);
+        });
+        auto* e = last_started(*events, "delete");
+        REQUIRE(e);
+        CHECK(str_at(e->doc, "deletes.0.collation.locale") == "en");
+        CHECK(int_at(e->doc, "deletes.0.hint.s") == 1);
+        CHECK(int_at(e->doc, "deletes.0.limit") == 0);
+        if (ok) CHECK(r.deleted_count == 2);
+
+        delete_options dn;
+        dn.hint_name = "s_1";
+        auto f_xyz = J(R"({"s": "xyz"})");
+        ok = co_await server_accepts("hint", [&]() -> asio::awaitable<void> { r = co_await c.delete_one(f_xyz, dn); });
+        e = last_started(*events, "delete");
+        REQUIRE(e);
+        CHECK(str_at(e->doc, "deletes.0.hint") == "s_1");
+        if (ok) CHECK(r.deleted_count == 1);
+
+        // bulk_write: the models carry the same options into their statements.
+        std::vector<write_model> models;
+        update_one_model um{J(R"({"_id": 4})"), J(R"({"$set": {"t": 1}})"), {}, false, {}, {}, {}, {}};
+        um.hint_name = "_id_";
+        um.collation = J(R"({"locale": "fr"})");
+        models.emplace_back(std::move(um));
+        delete_many_model dm{J(R"({"s": "nothing"})"), {}, {}, {}};
+        dm.hint = J(R"({"_id": 1})");
+        models.emplace_back(std::move(dm));
+        // Unordered, so that the delete is sent even if FerretDB refuses the update's collation.
+        bulk_write_options bo;
+        bo.ordered = false;
+        events->clear();
+        co_await server_accepts("collation/hint", [&]() -> asio::awaitable<void> { co_await c.bulk_write(models, bo); });
+        auto* ue = last_started(*events, "update");
+        auto* de = last_started(*events, "delete");
+        REQUIRE(ue);
+        REQUIRE(de);
+        CHECK(str_at(ue->doc, "updates.0.hint") == "_id_");
+        CHECK(str_at(ue->doc, "updates.0.collation.locale") == "fr");
+        CHECK(int_at(de->doc, "deletes.0.hint._id") == 1);
+        co_await drop_db(cl, c);
+    });
+}
+
+TEST_CASE("options that cannot be sent are refused with invalid_argument, before anything is sent",
+          "[client][integration]") {
+    auto events = std::make_shared<std::vector<recorded_event>>();
+    morm_test::run([events]() -> asio::awaitable<void> {
+        auto opts = recording(events);
+        auto [cl, c] = co_await fresh("refused", opts);
+        auto& ev = *events;
+        auto f = J(R"({"_id": 1})");
+        auto set = J(R"({"$set": {"t": 1}})");
+        auto repl = J(R"({"t": 1})");
+        std::vector<document> pipeline{J(R"({"$set": {"t": 1}})")};
+
+        update_options both;
+        both.hint = J(R"({"s": 1})");
+        both.hint_name = "s_1";
+        co_await expect_refused(ev, "hint_name", [&]() -> asio::awaitable<void> { co_await c.update_one(f, set, both); });
+        co_await expect_refused(ev, "hint_name", [&]() -> asio::awaitable<void> { co_await c.update_many(f, set, both); });
+        delete_options dboth;
+        dboth.hint = both.hint;
+        dboth.hint_name = "s_1";
+        co_await expect_refused(ev, "hint_name", [&]() -> asio::awaitable<void> { co_await c.delete_one(f, dboth); });
+        co_await expect_refused(ev, "hint_name", [&]() -> asio::awaitable<void> { co_await c.delete_many(f, dboth); });
+        update_options bad_name;
+        bad_name.hint_name = std::string("s_1\0x", 5);
+        co_await expect_refused(ev, "hint_name", [&]() -> asio::awaitable<void> { co_await c.update_one(f, set, bad_name); });
+
+        update_options af;
+        af.array_filters.push_back(J(R"({"x": 1})"));
+        co_await expect_refused(ev, "array_filters", [&]() -> asio::awaitable<void> { co_await c.replace_one(f, repl, af); });
+        co_await expect_refused(ev, "array_filters", [&]() -> asio::awaitable<void> { co_await c.update_one(f, pipeline, af); });
+
+        // bulk_write refuses the whole call, naming the write: the valid first write is not sent either.
+        std::vector<write_model> models;
+        models.emplace_back(insert_one_model{J(R"({"_id": 9})")});
+        delete_one_model dm{f, {}, J(R"({"_id": 1})"), "_id_"};
+        models.emplace_back(std::move(dm));
+        bulk_write_options bo;
+        co_await expect_refused(ev, "write 1", [&]() -> asio::awaitable<void> { co_await c.bulk_write(models, bo); });
+
+        find_options fh;
+        fh.hint = both.hint;
+        fh.hint_name = "s_1";
+        co_await expect_refused(ev, "hint_name", [&]() -> asio::awaitable<void> { co_await c.find(f, fh); });
+        find_options fs;
+        fs.skip = -1;
+        co_await expect_refused(ev, "skip", [&]() -> asio::awaitable<void> { co_await c.find(f, fs); });
+        find_options fl;
+        fl.limit = -2;
+        co_await expect_refused(ev, "limit", [&]() -> asio::awaitable<void> { co_await c.find(f, fl); });
+        find_options frp;
+        read_preference rp;
+        rp.max_staleness_seconds = 90;
+        frp.read_pref = rp;
+        co_await expect_refused(ev, "read_pref", [&]() -> asio::awaitable<void> { co_await c.find(f, frp); });
+        count_options cl_neg;
+        cl_neg.limit = -1;
+        co_await expect_refused(ev, "limit", [&]() -> asio::awaitable<void> { co_await c.count_documents(f, cl_neg); });
+        aggregate_options ab;
+        ab.batch_size = -1;
+        co_await expect_refused(ev, "batch_size", [&]() -> asio::awaitable<void> { co_await c.aggregate(pipeline, ab); });
+
+        find_one_and_modify_options fu;
+        fu.upsert = true;
+        co_await expect_refused(ev, "upsert", [&]() -> asio::awaitable<void> { co_await c.find_one_and_delete(f, fu); });
+        find_one_and_modify_options fa;
+        fa.returned = return_document::after;
+        co_await expect_refused(ev, "returned", [&]() -> asio::awaitable<void> { co_await c.find_one_and_delete(f, fa); });
+        find_one_and_modify_options ff;
+        ff.array_filters.push_back(J(R"({"x": 1})"));
+        co_await expect_refused(ev, "array_filters", [&]() -> asio::awaitable<void> { co_await c.find_one_and_delete(f, ff); });
+        co_await expect_refused(ev, "array_filters",
+                                [&]() -> asio::awaitable<void> { co_await c.find_one_and_replace(f, repl, ff); });
+
+        auto db = cl.database(c.database_name());
+        create_collection_options cc;
+        cc.size = 4096;
+        co_await expect_refused(ev, "capped", [&]() -> asio::awaitable<void> { co_await db.create_collection("capped", cc); });
+        co_await drop_db(cl, c);
+    });
+}

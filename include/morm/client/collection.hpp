@@ -20,7 +20,11 @@
 
 namespace morm {
 
-/// Write models for bulk_write.
+/// Write models for bulk_write. The statement options (collation, hint or hint_name,
+/// array_filters) are sent in the write's statement when set; bulk_write refuses a model
+/// that sets both hint and hint_name, or array_filters with a pipeline, before sending.
+/// (The `{}` initializers let `{filter, update, {}, false}` leave them out without a
+/// -Wmissing-field-initializers warning.)
 struct insert_one_model {
     bson::document document;
 };
@@ -29,23 +33,40 @@ struct update_one_model {
     bson::document update;                 ///< update operators ($set, ...)
     std::vector<bson::document> pipeline;  ///< or an aggregation pipeline (when non-empty)
     bool upsert = false;
+    bson::document collation{};
+    bson::document hint{};                        ///< index key pattern
+    std::string hint_name{};                      ///< or index name
+    std::vector<bson::document> array_filters{};  ///< not with a pipeline
 };
 struct update_many_model {
     bson::document filter;
     bson::document update;
     std::vector<bson::document> pipeline;
     bool upsert = false;
+    bson::document collation{};
+    bson::document hint{};
+    std::string hint_name{};
+    std::vector<bson::document> array_filters{};
 };
 struct replace_one_model {
     bson::document filter;
     bson::document replacement;
     bool upsert = false;
+    bson::document collation{};
+    bson::document hint{};
+    std::string hint_name{};
 };
 struct delete_one_model {
     bson::document filter;
+    bson::document collation{};
+    bson::document hint{};
+    std::string hint_name{};
 };
 struct delete_many_model {
     bson::document filter;
+    bson::document collation{};
+    bson::document hint{};
+    std::string hint_name{};
 };
 using write_model = std::variant<insert_one_model, update_one_model, update_many_model, replace_one_model,
                                  delete_one_model, delete_many_model>;
@@ -105,6 +126,7 @@ public:
     asio::awaitable<std::int64_t> count_documents(const bson::document& filter = {},
                                                   const count_options& opts = {}) const;
     asio::awaitable<std::int64_t> estimated_document_count() const;
+    /// A reply without a `values` array is errc::protocol.
     asio::awaitable<std::vector<bson::value>> distinct(std::string_view key, const bson::document& filter = {}) const;
 
     asio::awaitable<std::optional<bson::document>> find_one_and_update(
@@ -150,8 +172,8 @@ struct create_collection_options {
     std::string validation_level;       ///< "strict" / "moderate"
     std::string validation_action;      ///< "error" / "warn"
     bool capped = false;
-    std::int64_t size = 0;
-    std::int64_t max = 0;
+    std::int64_t size = 0;  ///< capped only: refused without `capped`
+    std::int64_t max = 0;   ///< capped only: refused without `capped`
 };
 
 class database {

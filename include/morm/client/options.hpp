@@ -60,22 +60,22 @@ struct find_options {
     find_options() = default;
     bson::document projection;   ///< empty = all fields
     bson::document sort;         ///< empty = natural order
-    bson::document hint;         ///< index spec, or {"$hint": "name"} is not needed: use hint_name
-    std::string hint_name;
+    bson::document hint;         ///< index key pattern, sent as `hint`
+    std::string hint_name;       ///< or the index name, sent as `hint` (set one of the two)
     bson::document collation;
-    std::int64_t skip = 0;
-    std::int64_t limit = 0;       ///< 0 = no limit
-    std::int32_t batch_size = 0;  ///< 0 = server default (101 first batch)
+    std::int64_t skip = 0;        ///< negative: refused
+    std::int64_t limit = 0;       ///< 0 = no limit; negative: refused
+    std::int32_t batch_size = 0;  ///< 0 = server default (101 first batch); negative: refused
     std::optional<std::chrono::milliseconds> max_time;
     bool single_batch = false;
-    std::optional<read_preference> read_pref;
+    std::optional<read_preference> read_pref;  ///< tags / max staleness need a non-primary mode
 };
 
 struct aggregate_options {
     // Not an aggregate on purpose: g++ 12 destroys aggregate temporaries created in a
     // co_await expression (e.g. a defaulted `= {}` argument) twice.
     aggregate_options() = default;
-    std::int32_t batch_size = 0;
+    std::int32_t batch_size = 0;  ///< 0 = server default; negative: refused
     bool allow_disk_use = false;
     bson::document collation;
     bson::document hint;
@@ -96,8 +96,11 @@ struct update_options {
     // co_await expression (e.g. a defaulted `= {}` argument) twice.
     update_options() = default;
     bool upsert = false;
-    bson::document collation;
-    bson::document hint;
+    bson::document collation;  ///< sent as the statement's `collation`
+    bson::document hint;       ///< index key pattern, sent as `hint`
+    std::string hint_name;     ///< or the index name, sent as `hint` (set one of the two)
+    /// Sent as `arrayFilters`. Refused by replace_one and by pipeline updates, which
+    /// the server does not allow them with.
     std::vector<bson::document> array_filters;
     std::optional<write_concern> wc;
 };
@@ -106,8 +109,9 @@ struct delete_options {
     // Not an aggregate on purpose: g++ 12 destroys aggregate temporaries created in a
     // co_await expression (e.g. a defaulted `= {}` argument) twice.
     delete_options() = default;
-    bson::document collation;
-    bson::document hint;
+    bson::document collation;  ///< sent as the statement's `collation`
+    bson::document hint;       ///< index key pattern, sent as `hint`
+    std::string hint_name;     ///< or the index name, sent as `hint` (set one of the two)
     std::optional<write_concern> wc;
 };
 
@@ -115,8 +119,8 @@ struct count_options {
     // Not an aggregate on purpose: g++ 12 destroys aggregate temporaries created in a
     // co_await expression (e.g. a defaulted `= {}` argument) twice.
     count_options() = default;
-    std::int64_t skip = 0;
-    std::int64_t limit = 0;
+    std::int64_t skip = 0;   ///< negative: refused
+    std::int64_t limit = 0;  ///< 0 = no limit; negative: refused
     bson::document hint;
     bson::document collation;
 };
@@ -129,6 +133,8 @@ struct find_one_and_modify_options {
     find_one_and_modify_options() = default;
     bson::document projection;
     bson::document sort;
+    // find_one_and_delete refuses upsert, returned = after and array_filters, and
+    // find_one_and_replace refuses array_filters: they have no meaning there.
     bool upsert = false;
     return_document returned = return_document::before;
     std::vector<bson::document> array_filters;
