@@ -275,6 +275,36 @@ template <class M>
         m);
 }
 
+write_kind kind_of(const write_model& m) {
+    if (std::holds_alternative<insert_one_model>(m)) return write_kind::insert;
+    if (std::holds_alternative<delete_one_model>(m) || std::holds_alternative<delete_many_model>(m))
+        return write_kind::remove;
+    return write_kind::update;
+}
+
+/// Which models go into which command, by index: ordered keeps runs of one kind in order
+/// (the writes after a failure must not run); unordered makes one group per kind.
+std::vector<std::pair<write_kind, std::vector<std::size_t>>> group_models(const std::vector<write_model>& models,
+                                                                          bool ordered) {
+    std::vector<std::pair<write_kind, std::vector<std::size_t>>> out;
+    std::size_t slot[3] = {SIZE_MAX, SIZE_MAX, SIZE_MAX};
+    for (std::size_t i = 0; i < models.size(); ++i) {
+        const auto k = kind_of(models[i]);
+        if (ordered) {
+            if (out.empty() || out.back().first != k) out.emplace_back(k, std::vector<std::size_t>{});
+            out.back().second.push_back(i);
+            continue;
+        }
+        auto& s = slot[static_cast<int>(k)];
+        if (s == SIZE_MAX) {
+            s = out.size();
+            out.emplace_back(k, std::vector<std::size_t>{});
+        }
+        out[s].second.push_back(i);
+    }
+    return out;
+}
+
 /// Refuses, before anything is sent, a model whose statement options cannot be sent.
 void check_models(const std::vector<write_model>& models) {
     for (std::size_t i = 0; i < models.size(); ++i) {
@@ -380,43 +410,17 @@ asio::awaitable<bulk_write_result> collection::bulk_write(const std::vector<writ
         if (auto* ins = std::get_if<insert_one_model>(&models[i]); ins && !has_id(ins->document))
             generated[i] = bson::object_id::generate();
 
-    auto kind_of = [](const write_model& m) {
-        if (std::holds_alternative<insert_one_model>(m)) return write_kind::insert;
-        if (std::holds_alternative<delete_one_model>(m) || std::holds_alternative<delete_many_model>(m))
-            return write_kind::remove;
-        return write_kind::update;
-    };
-    // Groups: ordered keeps runs of one kind in order; unordered groups by kind.
     std::vector<write_group> groups;
     std::vector<std::vector<std::size_t>> index_of;
-    auto new_group = [&](write_kind k) {
-        write_group g;
+    for (auto& [kind, idx] : group_models(models, opts.ordered)) {
+        write_group& g = groups.emplace_back();
         g.db = db_;
         g.collection = name_;
-        g.kind = k;
+        g.kind = kind;
         g.ordered = opts.ordered;
         g.bypass_document_validation = opts.bypass_document_validation;
         g.wc = wc;
-        groups.push_back(std::move(g));
-        index_of.emplace_back();
-    };
-    if (opts.ordered) {
-        for (std::size_t i = 0; i < models.size(); ++i) {
-            auto k = kind_of(models[i]);
-            if (groups.empty() || groups.back().kind != k) new_group(k);
-            index_of.back().push_back(i);
-        }
-    } else {
-        std::size_t slot[3] = {SIZE_MAX, SIZE_MAX, SIZE_MAX};
-        for (std::size_t i = 0; i < models.size(); ++i) {
-            auto k = kind_of(models[i]);
-            auto& s = slot[static_cast<int>(k)];
-            if (s == SIZE_MAX) {
-                s = groups.size();
-                new_group(k);
-            }
-            index_of[s].push_back(i);
-        }
+        index_of.push_back(std::move(idx));
     }
     for (std::size_t gi = 0; gi < groups.size(); ++gi) {
         auto& g = groups[gi];
