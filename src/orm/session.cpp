@@ -312,22 +312,6 @@ asio::awaitable<void> session::refresh_impl(const detail::model_ops& ops, void* 
     e->st = entry::state::persistent;
 }
 
-asio::awaitable<void> session::begin() {
-    const auto& sd = engine_.client().server();
-    if (sd.set_name.empty() && !sd.is_mongos) {
-        throw error(errc::not_supported,
-                    "multi-document transactions are not supported by this server: they need a replica set or a "
-                    "sharded cluster, and this one is a standalone (FerretDB is always standalone)");
-    }
-    if (sd.logical_session_timeout_minutes < 0)
-        throw error(errc::not_supported, "multi-document transactions are not supported by this server: no sessions");
-    // Replica sets: transactions need logical sessions (lsid/txnNumber on every command),
-    // which morm's write pipeline does not send yet.
-    throw error(errc::not_supported,
-                "multi-document transactions are not implemented by morm yet (the server supports them)");
-    co_return;
-}
-
 // ------------------------------------------------------------------------- commit
 
 asio::awaitable<commit_result> session::commit() {
@@ -429,11 +413,6 @@ void summarize(const commit_result& result, std::size_t planned, const error_cod
 asio::awaitable<commit_result> session::commit(error_code& out_ec, diagnostics& out_diag) {
     commit_result result;
     out_ec.clear();
-    if (in_transaction_) {
-        out_ec = make_error_code(errc::not_supported);
-        out_diag.message = "transactions are not supported";
-        co_return result;
-    }
     auto p = uow::make_plan(live_entries(result.failures));
     result.unchanged = p.unchanged;
     for (auto& f : p.refused) result.failures.push_back(std::move(f));

@@ -790,25 +790,6 @@ TEST_CASE("a document over maxBsonObjectSize fails alone, the others are written
     });
 }
 
-TEST_CASE("transactions: begin() on a standalone server is not_supported", "[orm][integration]") {
-    morm_test::run([]() -> asio::awaitable<void> {
-        auto eng = co_await make_engine(nullptr);
-        morm::session s{eng};
-        try {
-            co_await s.begin();
-            FAIL("begin() must throw");
-        } catch (const morm::error& e) {
-            CHECK(e.code() == morm::errc::not_supported);
-            CHECK(std::string(e.what()).find("transactions") != std::string::npos);
-        }
-        // The session is still usable.
-        s.add(Doc{"t", "x", 0});
-        auto r = co_await s.commit();
-        CHECK(r.inserted == 1);
-        co_await eng.database().drop();
-    });
-}
-
 // ======================================================================= queries
 
 namespace {

@@ -183,9 +183,6 @@ public:
     /// as commit_error) and the result still lists every object that was not written.
     asio::awaitable<commit_result> commit(error_code& ec, diagnostics& diag);
 
-    /// Multi-document transaction: the next commit() runs inside it. Needs a replica set
-    /// or sharded cluster; standalone servers (and FerretDB) give errc::not_supported.
-    asio::awaitable<void> begin();
 
     template <codec::model T>
     morm::query<T> query();
@@ -233,7 +230,6 @@ private:
     struct store;
     struct impl;
     std::unique_ptr<impl> impl_;
-    bool in_transaction_ = false;
 };
 
 }  // namespace morm
