@@ -152,11 +152,6 @@ const write_concern* effective_wc(const std::optional<write_concern>& op, const 
 
 [[nodiscard]] error_code check_cursor(const bson_t* r, wire::cursor_reply& cr, diagnostics& d) { return wire::parse_cursor_reply(r, cr, d); }
 
-[[nodiscard]] error_code statement_failed(diagnostics& d) {
-    d.message = "the write statement could not be built; it was not sent";
-    return make_error_code(errc::encode_error);
-}
-
 /// The options an update or delete statement carries next to q/u, as the public API
 /// spells them (update_options, delete_options and the write models share the names).
 struct statement_options {
@@ -213,7 +208,7 @@ void check_statement(std::string_view op, const statement_options& o, bool repla
     if (ok && upsert) ok = bson_append_bool(dst, "upsert", 6, true);
     if (ok && multi) ok = bson_append_bool(dst, "multi", 5, true);
     if (ok) ok = append_statement_options(dst, so);
-    return ok ? error_code{} : statement_failed(d);
+    return ok ? error_code{} : statement_not_built(d);
 }
 
 /// One `deletes` statement: {q, limit, collation?, hint?}.
@@ -221,7 +216,7 @@ void check_statement(std::string_view op, const statement_options& o, bool repla
                                                 const statement_options& so, diagnostics& d) {
     const bool ok = bson_append_document(dst, "q", 1, q.get()) && bson_append_int32(dst, "limit", 5, many ? 0 : 1) &&
                     append_statement_options(dst, so);
-    return ok ? error_code{} : statement_failed(d);
+    return ok ? error_code{} : statement_not_built(d);
 }
 
 [[nodiscard]] error_code encode_insert(const insert_one_model& ins, const std::optional<bson::object_id>& oid,

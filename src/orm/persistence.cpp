@@ -19,11 +19,6 @@ bool append_id_filter(bson_t* dst, const std::string& idkey, std::string_view ve
     return bson_append_document_end(dst, &q) && ok;
 }
 
-[[nodiscard]] error_code statement_failed(diagnostics& d) {
-    d.message = "the write statement could not be built; it was not sent";
-    return make_error_code(errc::encode_error);
-}
-
 /// Encodes work item `w` as one statement of its command (insert: the document).
 [[nodiscard]] error_code encode_item(work_item& w, const plan& p, bool keep, bson_t* dst, diagnostics& d) {
     const auto& ops = *w.e->ops;
@@ -38,21 +33,21 @@ bool append_id_filter(bson_t* dst, const std::string& idkey, std::string_view ve
         case work_kind::merge: {
             bson_t u;
             if (!append_id_filter(dst, w.e->key, {}, 0) || !bson_append_document_begin(dst, "u", 1, &u))
-                return statement_failed(d);
+                return statement_not_built(d);
             if (auto ec = ops.encode(obj, &u, &d)) return ec;
             if (keep) w.new_snapshot.assign(reinterpret_cast<const char*>(bson_get_data(&u)), u.len);
             if (!bson_append_document_end(dst, &u) || !bson_append_bool(dst, "upsert", 6, true))
-                return statement_failed(d);
+                return statement_not_built(d);
             return {};
         }
         case work_kind::update:
             if (!append_id_filter(dst, w.e->key, vf, w.old_version) ||
                 !bson_append_document(dst, "u", 1, p.updates[w.update].get()))
-                return statement_failed(d);
+                return statement_not_built(d);
             return {};
         case work_kind::remove:
             if (!append_id_filter(dst, w.e->key, vf, w.old_version) || !bson_append_int32(dst, "limit", 5, 1))
-                return statement_failed(d);
+                return statement_not_built(d);
             return {};
     }
     return {};

@@ -14,7 +14,6 @@
 
 namespace morm {
 
-
 /// Identity map of one model: _id key -> entry. Entries live in `impl::entries` in
 /// staging order, so commit needs no sort; the maps hold pointers into that deque.
 struct session::store {
@@ -395,6 +394,9 @@ void summarize(const commit_result& result, std::size_t planned, const error_cod
                                 "written (all still pending)",
                                 diag.message, result.inserted + result.updated + result.deleted, unknown,
                                 result.failures.size() - unknown);
+    } else if (planned == 0) {  // every object was refused before sending
+        d.message = fmt::format("{} object(s) could not be written: {}", result.failures.size(),
+                                result.failures.front().message);
     } else {
         const auto& f = result.failures.front();
         d.server_code = f.code;
@@ -418,8 +420,6 @@ asio::awaitable<commit_result> session::commit(error_code& out_ec, diagnostics& 
     for (auto& f : p.refused) result.failures.push_back(std::move(f));
     if (p.work.empty()) {  // nothing (else) changed: nothing is sent
         summarize(result, 0, {}, {}, out_ec, out_diag);
-        if (out_ec) out_diag.message = fmt::format("{} object(s) could not be written: {}", result.failures.size(),
-                                                   result.failures.front().message);
         co_return result;
     }
 

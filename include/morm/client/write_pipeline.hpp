@@ -47,6 +47,13 @@ struct item_outcome {
     std::int64_t n = -1;
 };
 
+/// What a write group's encoder returns when a statement's appends failed: the statement
+/// is not sent (a `q` left out would match every document).
+[[nodiscard]] inline error_code statement_not_built(diagnostics& d) {
+    d.message = "the write statement could not be built; it was not sent";
+    return make_error_code(errc::encode_error);
+}
+
 /// One run of same-kind writes to one collection (an insert, update or delete command,
 /// split into as many frames as the limits need).
 struct write_group {

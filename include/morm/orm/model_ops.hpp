@@ -344,16 +344,23 @@ template <codec::model T>
 /// exactly as the session knows it, even if the object's id member was changed since.
 [[nodiscard]] inline bool append_id_from_key(bson_t* dst, std::string_view key, std::string_view idkey) {
     if (idkey.size() < 2) return false;
-    // A one-element document {"": value} built around the key bytes, read back by an iterator.
-    std::string doc(4, '\0');
-    doc += idkey;
-    doc += '\0';
-    const auto len = BSON_UINT32_TO_LE(static_cast<std::uint32_t>(doc.size()));
-    std::memcpy(doc.data(), &len, 4);
+    // A one-element document {"": value} built around the key bytes, read back by an
+    // iterator. It runs once per update/delete statement of a commit: common ids fit the
+    // stack buffer, so no allocation.
+    const std::size_t size = 4 + idkey.size() + 1;
+    std::uint8_t small[64];
+    std::string large;
+    std::uint8_t* doc = small;
+    if (size > sizeof small) {
+        large.resize(size);
+        doc = reinterpret_cast<std::uint8_t*>(large.data());
+    }
+    const auto len = BSON_UINT32_TO_LE(static_cast<std::uint32_t>(size));
+    std::memcpy(doc, &len, 4);
+    std::memcpy(doc + 4, idkey.data(), idkey.size());
+    doc[size - 1] = 0;
     bson_iter_t it;
-    if (!bson_iter_init_from_data(&it, reinterpret_cast<const std::uint8_t*>(doc.data()), doc.size()) ||
-        !bson_iter_next(&it))
-        return false;
+    if (!bson_iter_init_from_data(&it, doc, size) || !bson_iter_next(&it)) return false;
     return bson_append_iter(dst, key.data(), static_cast<int>(key.size()), &it);
 }
 
