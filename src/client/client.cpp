@@ -1,5 +1,6 @@
 #include <morm/client/client.hpp>
 #include <morm/client/collection.hpp>
+#include <morm/client/write_pipeline.hpp>
 #include <morm/wire/reply.hpp>
 
 #include <boost/asio/this_coro.hpp>
@@ -226,6 +227,13 @@ asio::awaitable<std::vector<std::string>> client::list_database_names() const {
                     names.emplace_back(bson_iter_utf8(&d, nullptr));
         });
     co_return names;
+}
+
+asio::awaitable<void> client::write_groups(std::span<write_group> groups, error_code& ec, diagnostics& diag,
+                                           pipeline_stats* stats) const {
+    auto conn = co_await state_->pool->async_acquire(ec, diag);
+    if (ec) co_return;  // nothing was sent: every outcome stays pending
+    co_await run_write_pipeline(*conn, groups, state_->op_timeout, ec, diag, stats);
 }
 
 asio::awaitable<net::pooled_connection> client::acquire() const {

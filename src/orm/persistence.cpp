@@ -70,7 +70,7 @@ std::vector<write_group> make_groups(const engine& eng, plan& p, bool keep,
         g.max_batch = one_each ? 1 : 0;  // a per-item `n` tells a version conflict
         if (k == write_kind::insert) {
             // Hot path: the document goes straight into the frame buffer.
-            g.encode_raw = [&p, &idx, keep](std::size_t i, wire::frame_buffer& out, diagnostics& d) -> error_code {
+            g.encode_raw = [&p, &idx, keep](std::size_t i, bson::byte_buffer& out, diagnostics& d) -> error_code {
                 work_item& w = p.work[idx[i]];
                 const std::size_t start = out.size();
                 if (auto ec = w.e->ops->encode_raw(w.e->obj.get(), out, &d)) return ec;
@@ -101,11 +101,7 @@ boost::asio::awaitable<void> execute(const engine& eng, plan& p, bool keep, std:
     outcomes.assign(p.work.size(), item_outcome{});
     std::vector<const std::vector<std::size_t>*> items;
     auto groups = make_groups(eng, p, keep, items);
-    {
-        auto conn = co_await eng.client().state()->pool->async_acquire(ec, diag);
-        if (ec) co_return;  // nothing was sent: every outcome stays pending
-        co_await run_write_pipeline(*conn, groups, eng.client().state()->op_timeout, ec, diag, &stats);
-    }
+    co_await eng.client().write_groups(groups, ec, diag, &stats);
     for (std::size_t gi = 0; gi < groups.size(); ++gi)
         for (std::size_t i = 0; i < groups[gi].count; ++i) outcomes[(*items[gi])[i]] = std::move(groups[gi].outcomes[i]);
 }

@@ -12,7 +12,7 @@
 #include "session_entry.hpp"
 
 #include <morm/bson/document.hpp>
-#include <morm/client/write_pipeline.hpp>
+#include <morm/client/batch_write.hpp>
 
 #include <cstdint>
 #include <span>

@@ -11,6 +11,7 @@
 // on one io_context or on a multi-threaded one.
 #pragma once
 
+#include <morm/client/batch_write.hpp>
 #include <morm/client/options.hpp>
 #include <morm/error.hpp>
 #include <morm/net/connection.hpp>
@@ -21,6 +22,7 @@
 
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -81,6 +83,16 @@ public:
     asio::awaitable<bson::document> run_command(std::string_view db, const bson::document& cmd) const;
 
     asio::awaitable<std::vector<std::string>> list_database_names() const;
+
+    /// Writes every group (see batch_write.hpp) over one pooled connection: unordered
+    /// groups pipelined in one socket write, ordered ones batch by batch. Never throws;
+    /// per-item outcomes land in the groups. A failure to get a connection sends nothing
+    /// (every outcome stays pending); a connection lost mid-run leaves the items whose reply
+    /// never came `unacknowledged`. `groups` (and what their encoders capture) must outlive
+    /// the call. Runs on the calling coroutine's executor; cancellation as for any read or
+    /// write on the connection (the connection is then closed, never reused).
+    asio::awaitable<void> write_groups(std::span<write_group> groups, error_code& ec, diagnostics& diag,
+                                       pipeline_stats* stats = nullptr) const;
 
     /// Checks a connection out of the pool, e.g. to pipeline several commands on it.
     asio::awaitable<net::pooled_connection> acquire() const;

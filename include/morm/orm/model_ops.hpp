@@ -4,6 +4,7 @@
 // model for optional server-side validation.
 #pragma once
 
+#include <morm/bson/byte_buffer.hpp>
 #include <morm/bson/document.hpp>
 #include <morm/bson/object_id.hpp>
 #include <morm/client/options.hpp>
@@ -12,7 +13,6 @@
 #include <morm/codec/encode_raw.hpp>
 #include <morm/codec/model.hpp>
 #include <morm/orm/expr.hpp>
-#include <morm/wire/frame_buffer.hpp>
 
 #include <fmt/format.h>
 
@@ -238,7 +238,7 @@ struct model_ops {
     std::string_view collection;
     const std::type_info* type;
     error_code (*encode_fn)(const void* obj, bson_t* dst, diagnostics* diag);
-    error_code (*encode_raw_fn)(const void* obj, wire::frame_buffer& out, diagnostics* diag);
+    error_code (*encode_raw_fn)(const void* obj, bson::byte_buffer& out, diagnostics* diag);
     error_code (*decode_fn)(const std::uint8_t* data, std::size_t len, void* obj, diagnostics* diag);
     error_code (*append_id_fn)(const void* obj, bson_t* dst, std::string_view key, diagnostics* diag);
     error_code (*id_key_fn)(const void* obj, std::string& out, diagnostics* diag);
@@ -258,7 +258,7 @@ struct model_ops {
         return encode_fn(obj, dst, diag);
     }
     /// Appends the object as a complete document straight to a frame buffer (hot path).
-    [[nodiscard]] error_code encode_raw(const void* obj, wire::frame_buffer& out, diagnostics* diag) const {
+    [[nodiscard]] error_code encode_raw(const void* obj, bson::byte_buffer& out, diagnostics* diag) const {
         return encode_raw_fn(obj, out, diag);
     }
     [[nodiscard]] error_code decode(const std::uint8_t* data, std::size_t len, void* obj, diagnostics* diag) const {
@@ -417,7 +417,7 @@ const model_ops& ops_for() {
         o.encode_fn = [](const void* p, bson_t* dst, diagnostics* d) {
             return codec::encode_into(dst, *static_cast<const T*>(p), d);
         };
-        o.encode_raw_fn = [](const void* p, wire::frame_buffer& out, diagnostics* d) {
+        o.encode_raw_fn = [](const void* p, bson::byte_buffer& out, diagnostics* d) {
             return codec::encode_raw(out, *static_cast<const T*>(p), d);
         };
         o.decode_fn = [](const std::uint8_t* data, std::size_t len, void* p, diagnostics* d) {

@@ -18,7 +18,7 @@
 // unsent objects stay pending (fix them and commit again), the rest are persisted.
 #pragma once
 
-#include <morm/client/write_pipeline.hpp>
+#include <morm/client/batch_write.hpp>
 #include <morm/orm/engine.hpp>
 #include <morm/orm/expr.hpp>
 #include <morm/orm/model_ops.hpp>
