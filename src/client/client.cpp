@@ -88,6 +88,7 @@ asio::awaitable<client> client::connect(connection_string cs, client_options opt
                                 "with mongodb:// instead",
                                 cs.redacted()));
     auto st = std::make_shared<detail::client_state>();
+    st->ex = co_await asio::this_coro::executor;
     auto params = std::make_shared<net::connection_params>();
     params->connect_timeout = cs.connect_timeout;
     params->socket_timeout = cs.socket_timeout.value_or(std::chrono::milliseconds(0));

@@ -46,6 +46,9 @@ struct client_options {
 namespace detail {
 /// State shared by all handles of one client.
 struct client_state {
+    /// The executor connect() ran on: operations started with a completion token run their
+    /// coroutine here (their handler runs on its own associated executor, this by default).
+    asio::any_io_executor ex;
     connection_string uri;
     std::shared_ptr<net::connection_params> conn_params;
     std::shared_ptr<net::pool> pool;
