@@ -6,7 +6,9 @@
 //   reconcile  plan + one outcome per work item -> a verdict per item (written, failed,
 //              or to be confirmed by a lookup) and the per-object failure reports.
 // Neither does I/O or touches the identity map, so both are unit-tested without a server;
-// the session applies their results, persistence.cpp sends the plan.
+// the session applies their results. Each step has its own file: plan.cpp, persistence.cpp
+// (execution, through the client's batch-write API) and reconcile.cpp. Splitting at the
+// server's limits happens in the client's batch writer, as the plan is encoded.
 #pragma once
 
 #include "session_entry.hpp"
@@ -70,6 +72,9 @@ struct reconciliation {
 
 /// Decides each work item from its outcome (`outcomes[i]` belongs to `p.work[i]`).
 reconciliation reconcile(const plan& p, std::span<item_outcome> outcomes);
+
+/// The report of an object that is not written, before any outcome is known.
+object_outcome refusal(const session_entry& e, object_outcome::operation op, errc err, std::string message);
 
 /// The report of an item that was not written.
 object_outcome failure_of(const work_item& w, const item_outcome& o, errc err, std::string message);

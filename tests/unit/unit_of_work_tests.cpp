@@ -240,3 +240,38 @@ TEST_CASE("uow: reconcile decides each write from its outcome", "[uow][orm-unit]
     CHECK(failure("unsent").message == "not sent: the commit stopped first");
     CHECK(obj<Doc>(stale).version == 2);  // reconcile decides; the session applies
 }
+
+TEST_CASE("uow: an oversized or unencodable document fails only its own object", "[uow][orm-unit]") {
+    entries es;
+    auto* big = es.add(Note{"big", std::string(100, 'x'), 0}, state::pending_insert);
+    auto* fine = es.add(Note{"fine", "", 0}, state::pending_insert);
+    auto* doc = es.add(Doc{"d1", "t", 4}, state::persistent);
+    obj<Doc>(doc).title = "t2";
+    auto all = es.all();
+    auto p = morm::uow::make_plan(all);
+    REQUIRE(p.work.size() == 3);
+    std::vector<item_outcome> out(p.work.size());
+    using S = item_outcome::state;
+    for (std::size_t i = 0; i < p.work.size(); ++i) {
+        if (p.work[i].e == big) {
+            // What the batch writer reports for a document over maxBsonObjectSize: never sent.
+            out[i].st = S::failed;
+            out[i].error = morm::errc::document_too_large;
+            out[i].message = "document of 16777300 bytes exceeds maxBsonObjectSize 16777216";
+        } else if (p.work[i].e == doc) {
+            out[i] = outcome(S::ok, 0, {}, 1);  // matched: the version check passed
+        } else {
+            out[i] = outcome(S::ok);
+        }
+    }
+    auto r = morm::uow::reconcile(p, out);
+    REQUIRE(r.failures.size() == 1);
+    CHECK(r.failures[0].id == "\"big\"");
+    CHECK(r.failures[0].error == morm::errc::document_too_large);
+    CHECK(r.failures[0].state == S::failed);
+    CHECK(r.failures[0].op == morm::object_outcome::operation::insert);
+    CHECK(r.failures[0].message.find("maxBsonObjectSize") != std::string::npos);
+    for (std::size_t i = 0; i < p.work.size(); ++i)
+        CHECK(r.verdicts[i] == (p.work[i].e == big ? verdict::failed : verdict::written));
+    (void)fine;
+}
