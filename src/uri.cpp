@@ -329,6 +329,24 @@ private:
         return it == seen_.end() ? npos : it->second;
     }
 
+    /// One option being applied: its canonical (lower-case) key, its value as written and
+    /// percent-decoded, and the offset of the value in the input (for error positions).
+    struct option_arg {
+        const std::string& key;
+        std::string_view raw;
+        const std::string& v;
+        std::size_t vpos;
+
+        std::chrono::milliseconds ms(std::string_view name, std::int64_t min = 0) const {
+            return parse_ms(v, vpos, name, min);
+        }
+        bool b(std::string_view name) const { return parse_bool(v, vpos, name); }
+        std::int32_t i32(std::string_view name, std::int64_t min,
+                         std::int64_t max = std::numeric_limits<std::int32_t>::max()) const {
+            return static_cast<std::int32_t>(parse_int(v, vpos, name, min, max));
+        }
+    };
+
     void apply_option(const std::string& key, std::string_view key_as_given, std::string_view raw,
                       std::size_t kpos, std::size_t vpos) {
         const bool is_tags = key == "readpreferencetags";
@@ -343,136 +361,178 @@ private:
         if (key.find("password") != npos || key.find("secret") != npos || key.find("token") != npos)
             secrets_.push_back({vpos, vpos + raw.size()});
         const std::string v = percent_decode(raw, vpos, "option value");
-        auto ms = [&](std::string_view name, std::int64_t min = 0) { return parse_ms(v, vpos, name, min); };
-        auto b = [&](std::string_view name) { return parse_bool(v, vpos, name); };
-        auto i32 = [&](std::string_view name, std::int64_t min, std::int64_t max = std::numeric_limits<std::int32_t>::max()) {
-            return static_cast<std::int32_t>(parse_int(v, vpos, name, min, max));
-        };
-
-        if (key == "authsource") {
-            auth_source_ = v;
-        } else if (key == "authmechanism") {
-            auto m = mechanism_from(v);
-            if (!m) fail(vpos, "unknown authMechanism");
-            mechanism_ = m;
-        } else if (key == "authmechanismproperties") {
-            // The AWS session token is a secret; redact the whole list rather than parse twice.
-            if (lower(raw).find("aws_session_token") != npos) secrets_.push_back({vpos, vpos + raw.size()});
-            mech_props_ = parse_kv_list(raw, vpos, "authMechanismProperties");
-        } else if (key == "gssapiservicename") {
-            warn("option gssapiServiceName is deprecated; use authMechanismProperties=SERVICE_NAME:...");
-            gssapi_service_name_ = v;
-        } else if (key == "replicaset") {
-            cs_.replica_set = v;
-        } else if (key == "directconnection") {
-            cs_.direct_connection = b("directConnection");
-        } else if (key == "loadbalanced") {
-            cs_.load_balanced = b("loadBalanced");
-        } else if (key == "srvmaxhosts") {
-            cs_.srv_max_hosts = i32("srvMaxHosts", 0);
-        } else if (key == "srvservicename") {
-            cs_.srv_service_name = v;
-        } else if (key == "tls" || key == "ssl") {
-            bool val = b(key == "tls" ? "tls" : "ssl");
-            (key == "tls" ? tls_value_ : ssl_value_) = val;
-            cs_.tls = val;
-        } else if (key == "tlscafile") {
-            cs_.tls_ca_file = v;
-        } else if (key == "tlscertificatekeyfile") {
-            cs_.tls_certificate_key_file = v;
-        } else if (key == "tlscertificatekeyfilepassword") {
-            cs_.tls_certificate_key_file_password = v;
-        } else if (key == "tlsallowinvalidcertificates") {
-            cs_.tls_allow_invalid_certificates = b("tlsAllowInvalidCertificates");
-        } else if (key == "tlsallowinvalidhostnames") {
-            cs_.tls_allow_invalid_hostnames = b("tlsAllowInvalidHostnames");
-        } else if (key == "tlsinsecure") {
-            cs_.tls_insecure = b("tlsInsecure");
-        } else if (key == "tlsdisableocspendpointcheck") {
-            cs_.tls_disable_ocsp_endpoint_check = b("tlsDisableOCSPEndpointCheck");
-        } else if (key == "tlsdisablecertificaterevocationcheck") {
-            cs_.tls_disable_certificate_revocation_check = b("tlsDisableCertificateRevocationCheck");
-        } else if (key == "connecttimeoutms") {
-            cs_.connect_timeout = ms("connectTimeoutMS");
-        } else if (key == "sockettimeoutms") {
-            cs_.socket_timeout = ms("socketTimeoutMS");
-        } else if (key == "serverselectiontimeoutms") {
-            cs_.server_selection_timeout = ms("serverSelectionTimeoutMS", 1);
-        } else if (key == "timeoutms") {
-            cs_.timeout = ms("timeoutMS");
-        } else if (key == "heartbeatfrequencyms") {
-            cs_.heartbeat_frequency = ms("heartbeatFrequencyMS", 500);
-        } else if (key == "localthresholdms") {
-            cs_.local_threshold = ms("localThresholdMS");
-        } else if (key == "minpoolsize") {
-            cs_.min_pool_size = i32("minPoolSize", 0);
-        } else if (key == "maxpoolsize") {
-            cs_.max_pool_size = i32("maxPoolSize", 0);
-        } else if (key == "maxconnecting") {
-            cs_.max_connecting = i32("maxConnecting", 1);
-        } else if (key == "maxidletimems") {
-            cs_.max_idle_time = ms("maxIdleTimeMS");
-        } else if (key == "waitqueuetimeoutms") {
-            cs_.wait_queue_timeout = ms("waitQueueTimeoutMS");
-        } else if (key == "w") {
-            bool numeric = !v.empty() && std::all_of(v.begin() + (v[0] == '-'), v.end(),
-                                                     [](char c) { return c >= '0' && c <= '9'; }) &&
-                           v != "-";
-            if (numeric)
-                cs_.w = i32("w", 0);
-            else
-                cs_.w = v;
-        } else if (key == "journal") {
-            cs_.journal = b("journal");
-        } else if (key == "wtimeoutms") {
-            cs_.wtimeout = ms("wtimeoutMS");
-        } else if (key == "wtimeout") {
-            warn("option wtimeout is deprecated; use wtimeoutMS");
-            legacy_wtimeout_ = ms("wtimeout");
-        } else if (key == "readconcernlevel") {
-            // Not validated: servers add levels and the spec asks drivers to pass them through.
-            cs_.read_concern_level = v;
-        } else if (key == "readpreference") {
-            auto m = read_mode_from(v);
-            if (!m) fail(vpos, "readPreference must be primary, primaryPreferred, secondary, "
-                               "secondaryPreferred or nearest");
-            cs_.read_preference = m;
-        } else if (is_tags) {
-            // An empty value is the empty tag set, which matches any server.
-            cs_.read_preference_tags.push_back(raw.empty() ? key_value_list{}
-                                                           : parse_kv_list(raw, vpos, "readPreferenceTags"));
-        } else if (key == "maxstalenessseconds") {
-            auto s = i32("maxStalenessSeconds", -1);
-            if (s != -1 && s < 90) fail(vpos, "maxStalenessSeconds must be -1 or >= 90");
-            cs_.max_staleness_seconds = s;
-        } else if (key == "appname") {
-            if (v.size() > 128) fail(vpos, "appName must be at most 128 bytes");
-            cs_.app_name = v;
-        } else if (key == "compressors") {
-            cs_.compressors.clear();
-            split(v, vpos, ',', [&](std::string_view c, std::size_t) {
-                std::optional<compressor> comp;
-                if (iequals(c, "snappy")) comp = compressor::snappy;
-                else if (iequals(c, "zlib")) comp = compressor::zlib;
-                else if (iequals(c, "zstd")) comp = compressor::zstd;
-                if (!comp) {
-                    warn(fmt::format("unsupported compressor '{}' dropped", c));
-                    return;
-                }
-                if (std::find(cs_.compressors.begin(), cs_.compressors.end(), *comp) == cs_.compressors.end())
-                    cs_.compressors.push_back(*comp);
-            });
-        } else if (key == "zlibcompressionlevel") {
-            cs_.zlib_compression_level = i32("zlibCompressionLevel", -1, 9);
-        } else if (key == "retrywrites") {
-            cs_.retry_writes = b("retryWrites");
-        } else if (key == "retryreads") {
-            cs_.retry_reads = b("retryReads");
-        } else {
+        const option_arg o{key, raw, v, vpos};
+        // Each family applies the keys it knows and returns false for the others.
+        if (!apply_auth_option(o) && !apply_topology_option(o) && !apply_tls_option(o) &&
+            !apply_timeout_pool_option(o) && !apply_concern_option(o) && !apply_preference_option(o) &&
+            !apply_misc_option(o)) {
             warn(fmt::format("unknown option {} ignored", key_as_given));
             return;
         }
         seen_[key] = kpos;
+    }
+
+    bool apply_auth_option(const option_arg& o) {
+        const std::string& key = o.key;
+        if (key == "authsource") {
+            auth_source_ = o.v;
+        } else if (key == "authmechanism") {
+            auto m = mechanism_from(o.v);
+            if (!m) fail(o.vpos, "unknown authMechanism");
+            mechanism_ = m;
+        } else if (key == "authmechanismproperties") {
+            // The AWS session token is a secret; redact the whole list rather than parse twice.
+            if (lower(o.raw).find("aws_session_token") != npos) secrets_.push_back({o.vpos, o.vpos + o.raw.size()});
+            mech_props_ = parse_kv_list(o.raw, o.vpos, "authMechanismProperties");
+        } else if (key == "gssapiservicename") {
+            warn("option gssapiServiceName is deprecated; use authMechanismProperties=SERVICE_NAME:...");
+            gssapi_service_name_ = o.v;
+        } else {
+            return false;
+        }
+        return true;
+    }
+
+    bool apply_topology_option(const option_arg& o) {
+        const std::string& key = o.key;
+        if (key == "replicaset") cs_.replica_set = o.v;
+        else if (key == "directconnection") cs_.direct_connection = o.b("directConnection");
+        else if (key == "loadbalanced") cs_.load_balanced = o.b("loadBalanced");
+        else if (key == "srvmaxhosts") cs_.srv_max_hosts = o.i32("srvMaxHosts", 0);
+        else if (key == "srvservicename") cs_.srv_service_name = o.v;
+        else return false;
+        return true;
+    }
+
+    bool apply_tls_option(const option_arg& o) {
+        const std::string& key = o.key;
+        if (key == "tls" || key == "ssl") {
+            bool val = o.b(key == "tls" ? "tls" : "ssl");
+            (key == "tls" ? tls_value_ : ssl_value_) = val;
+            cs_.tls = val;
+        } else if (key == "tlscafile") {
+            cs_.tls_ca_file = o.v;
+        } else if (key == "tlscertificatekeyfile") {
+            cs_.tls_certificate_key_file = o.v;
+        } else if (key == "tlscertificatekeyfilepassword") {
+            cs_.tls_certificate_key_file_password = o.v;
+        } else if (key == "tlsallowinvalidcertificates") {
+            cs_.tls_allow_invalid_certificates = o.b("tlsAllowInvalidCertificates");
+        } else if (key == "tlsallowinvalidhostnames") {
+            cs_.tls_allow_invalid_hostnames = o.b("tlsAllowInvalidHostnames");
+        } else if (key == "tlsinsecure") {
+            cs_.tls_insecure = o.b("tlsInsecure");
+        } else if (key == "tlsdisableocspendpointcheck") {
+            cs_.tls_disable_ocsp_endpoint_check = o.b("tlsDisableOCSPEndpointCheck");
+        } else if (key == "tlsdisablecertificaterevocationcheck") {
+            cs_.tls_disable_certificate_revocation_check = o.b("tlsDisableCertificateRevocationCheck");
+        } else {
+            return false;
+        }
+        return true;
+    }
+
+    bool apply_timeout_pool_option(const option_arg& o) {
+        const std::string& key = o.key;
+        if (key == "connecttimeoutms") cs_.connect_timeout = o.ms("connectTimeoutMS");
+        else if (key == "sockettimeoutms") cs_.socket_timeout = o.ms("socketTimeoutMS");
+        else if (key == "serverselectiontimeoutms") cs_.server_selection_timeout = o.ms("serverSelectionTimeoutMS", 1);
+        else if (key == "timeoutms") cs_.timeout = o.ms("timeoutMS");
+        else if (key == "heartbeatfrequencyms") cs_.heartbeat_frequency = o.ms("heartbeatFrequencyMS", 500);
+        else if (key == "localthresholdms") cs_.local_threshold = o.ms("localThresholdMS");
+        else if (key == "minpoolsize") cs_.min_pool_size = o.i32("minPoolSize", 0);
+        else if (key == "maxpoolsize") cs_.max_pool_size = o.i32("maxPoolSize", 0);
+        else if (key == "maxconnecting") cs_.max_connecting = o.i32("maxConnecting", 1);
+        else if (key == "maxidletimems") cs_.max_idle_time = o.ms("maxIdleTimeMS");
+        else if (key == "waitqueuetimeoutms") cs_.wait_queue_timeout = o.ms("waitQueueTimeoutMS");
+        else return false;
+        return true;
+    }
+
+    /// Write and read concern.
+    bool apply_concern_option(const option_arg& o) {
+        const std::string& key = o.key;
+        const std::string& v = o.v;
+        if (key == "w") {
+            bool numeric = !v.empty() && std::all_of(v.begin() + (v[0] == '-'), v.end(),
+                                                     [](char c) { return c >= '0' && c <= '9'; }) &&
+                           v != "-";
+            if (numeric)
+                cs_.w = o.i32("w", 0);
+            else
+                cs_.w = v;
+        } else if (key == "journal") {
+            cs_.journal = o.b("journal");
+        } else if (key == "wtimeoutms") {
+            cs_.wtimeout = o.ms("wtimeoutMS");
+        } else if (key == "wtimeout") {
+            warn("option wtimeout is deprecated; use wtimeoutMS");
+            legacy_wtimeout_ = o.ms("wtimeout");
+        } else if (key == "readconcernlevel") {
+            // Not validated: servers add levels and the spec asks drivers to pass them through.
+            cs_.read_concern_level = v;
+        } else {
+            return false;
+        }
+        return true;
+    }
+
+    /// Read preference: mode, tag sets and staleness.
+    bool apply_preference_option(const option_arg& o) {
+        const std::string& key = o.key;
+        if (key == "readpreference") {
+            auto m = read_mode_from(o.v);
+            if (!m) fail(o.vpos, "readPreference must be primary, primaryPreferred, secondary, "
+                                 "secondaryPreferred or nearest");
+            cs_.read_preference = m;
+        } else if (key == "readpreferencetags") {
+            // An empty value is the empty tag set, which matches any server.
+            cs_.read_preference_tags.push_back(o.raw.empty() ? key_value_list{}
+                                                             : parse_kv_list(o.raw, o.vpos, "readPreferenceTags"));
+        } else if (key == "maxstalenessseconds") {
+            auto s = o.i32("maxStalenessSeconds", -1);
+            if (s != -1 && s < 90) fail(o.vpos, "maxStalenessSeconds must be -1 or >= 90");
+            cs_.max_staleness_seconds = s;
+        } else {
+            return false;
+        }
+        return true;
+    }
+
+    /// Application name, compression and retries.
+    bool apply_misc_option(const option_arg& o) {
+        const std::string& key = o.key;
+        if (key == "appname") {
+            if (o.v.size() > 128) fail(o.vpos, "appName must be at most 128 bytes");
+            cs_.app_name = o.v;
+        } else if (key == "compressors") {
+            apply_compressors(o.v, o.vpos);
+        } else if (key == "zlibcompressionlevel") {
+            cs_.zlib_compression_level = o.i32("zlibCompressionLevel", -1, 9);
+        } else if (key == "retrywrites") {
+            cs_.retry_writes = o.b("retryWrites");
+        } else if (key == "retryreads") {
+            cs_.retry_reads = o.b("retryReads");
+        } else {
+            return false;
+        }
+        return true;
+    }
+
+    void apply_compressors(std::string_view v, std::size_t vpos) {
+        cs_.compressors.clear();
+        split(v, vpos, ',', [&](std::string_view c, std::size_t) {
+            std::optional<compressor> comp;
+            if (iequals(c, "snappy")) comp = compressor::snappy;
+            else if (iequals(c, "zlib")) comp = compressor::zlib;
+            else if (iequals(c, "zstd")) comp = compressor::zstd;
+            if (!comp) {
+                warn(fmt::format("unsupported compressor '{}' dropped", c));
+                return;
+            }
+            if (std::find(cs_.compressors.begin(), cs_.compressors.end(), *comp) == cs_.compressors.end())
+                cs_.compressors.push_back(*comp);
+        });
     }
 
     void warn(std::string w) { cs_.warnings.push_back(std::move(w)); }

@@ -35,10 +35,45 @@ template <structure T>
 bool decode_fields(bson_iter_t& it, T& out, error_context& ctx);
 
 template <class V>
-bool decode_value(const bson_iter_t& cit, V& v, error_context& ctx) {
-    // libbson's getters take non-const iterators but do not move them.
+bool decode_value(const bson_iter_t& cit, V& v, error_context& ctx);
+
+// decode_value() dispatches on the family of V to one of the helpers below, passing the
+// element's type `t`; each is forced inline, so the dispatch compiles to the same code as a
+// single if-constexpr ladder. libbson's getters take non-const iterators but do not move
+// them, hence the const_casts.
+
+/// int32 or int64 into any integer type, range-checked.
+template <class V>
+[[gnu::always_inline]] inline bool decode_integer(const bson_iter_t& cit, bson_type_t t, V& v, error_context& ctx) {
     bson_iter_t* it = const_cast<bson_iter_t*>(&cit);
-    const bson_type_t t = iter_type(cit);
+    std::int64_t x;
+    if (t == BSON_TYPE_INT32) x = bson_iter_int32_unsafe(it);
+    else if (t == BSON_TYPE_INT64 && !(sizeof(V) <= 4 && std::is_signed_v<V>)) x = bson_iter_int64_unsafe(it);
+    else if (t == BSON_TYPE_INT64) {
+        x = bson_iter_int64_unsafe(it);
+        if (x < std::numeric_limits<V>::min() || x > std::numeric_limits<V>::max())
+            return ctx.fail(errc::decode_error,
+                            "expected " + std::string(expected_name<V>()) + ", got int64 " + std::to_string(x) +
+                                " (out of range)");
+    } else
+        return mismatch(cit, expected_name<V>(), ctx);
+    if constexpr (std::is_unsigned_v<V> || sizeof(V) < 4) {
+        if (x < std::int64_t(std::numeric_limits<V>::min()) ||
+            (x > 0 && std::uint64_t(x) > std::uint64_t(std::numeric_limits<V>::max())))
+            return ctx.fail(errc::decode_error, "value " + std::to_string(x) + " out of range");
+    }
+    v = static_cast<V>(x);
+    return true;
+}
+
+/// Types read from a single scalar element: std::string, bool, enum, integer, floating point.
+template <class V>
+inline constexpr bool decode_scalar_type = std::is_same_v<V, std::string> || std::is_same_v<V, bool> ||
+                                           std::is_enum_v<V> || integer<V> || std::is_floating_point_v<V>;
+
+template <class V>
+[[gnu::always_inline]] inline bool decode_scalar(const bson_iter_t& cit, bson_type_t t, V& v, error_context& ctx) {
+    bson_iter_t* it = const_cast<bson_iter_t*>(&cit);
     if constexpr (std::is_same_v<V, std::string>) {
         if (t != BSON_TYPE_UTF8) return mismatch(cit, "string", ctx);
         std::size_t len = 0;
@@ -68,30 +103,25 @@ bool decode_value(const bson_iter_t& cit, V& v, error_context& ctx) {
             return true;
         }
     } else if constexpr (integer<V>) {
-        std::int64_t x;
-        if (t == BSON_TYPE_INT32) x = bson_iter_int32_unsafe(it);
-        else if (t == BSON_TYPE_INT64 && !(sizeof(V) <= 4 && std::is_signed_v<V>)) x = bson_iter_int64_unsafe(it);
-        else if (t == BSON_TYPE_INT64) {
-            x = bson_iter_int64_unsafe(it);
-            if (x < std::numeric_limits<V>::min() || x > std::numeric_limits<V>::max())
-                return ctx.fail(errc::decode_error,
-                                "expected " + std::string(expected_name<V>()) + ", got int64 " + std::to_string(x) +
-                                    " (out of range)");
-        } else
-            return mismatch(cit, expected_name<V>(), ctx);
-        if constexpr (std::is_unsigned_v<V> || sizeof(V) < 4) {
-            if (x < std::int64_t(std::numeric_limits<V>::min()) ||
-                (x > 0 && std::uint64_t(x) > std::uint64_t(std::numeric_limits<V>::max())))
-                return ctx.fail(errc::decode_error, "value " + std::to_string(x) + " out of range");
-        }
-        v = static_cast<V>(x);
-        return true;
-    } else if constexpr (std::is_floating_point_v<V>) {
+        return decode_integer(cit, t, v, ctx);
+    } else {
+        static_assert(std::is_floating_point_v<V>);
         if (t == BSON_TYPE_DOUBLE) v = static_cast<V>(bson_iter_double_unsafe(it));
         else if (t == BSON_TYPE_INT32) v = static_cast<V>(bson_iter_int32_unsafe(it));
         else return mismatch(cit, "double", ctx);
         return true;
-    } else if constexpr (is_optional<V>::value) {
+    }
+}
+
+/// Types holding other decodable values: optionals, vectors, string maps, nested models.
+template <class V>
+inline constexpr bool decode_nested_type =
+    is_optional<V>::value || is_vector<V>::value || is_string_map<V>::value || structure<V>;
+
+template <class V>
+[[gnu::always_inline]] inline bool decode_nested(const bson_iter_t& cit, bson_type_t t, V& v, error_context& ctx) {
+    bson_iter_t* it = const_cast<bson_iter_t*>(&cit);
+    if constexpr (is_optional<V>::value) {
         if (t == BSON_TYPE_NULL) {
             v.reset();
             return true;
@@ -124,20 +154,31 @@ bool decode_value(const bson_iter_t& cit, V& v, error_context& ctx) {
         }
         if (child.err_off) return ctx.fail(errc::decode_error, "corrupt document");
         return true;
-    } else if constexpr (structure<V>) {
+    } else {
+        static_assert(structure<V>);
         if (t != BSON_TYPE_DOCUMENT) return mismatch(cit, "document", ctx);
         bson_iter_t child;
         if (!bson_iter_recurse(it, &child)) return ctx.fail(errc::decode_error, "corrupt document");
         return decode_fields(child, v, ctx);
-    } else if constexpr (is_time_point<V>::value) {
+    }
+}
+
+/// BSON-specific types: dates, object ids, binary, decimal128, documents, any value.
+template <class V>
+inline constexpr bool decode_bson_type = is_time_point<V>::value || std::is_same_v<V, bson::object_id> ||
+                                         std::is_same_v<V, bson::binary> || std::is_same_v<V, bson::decimal128> ||
+                                         std::is_same_v<V, bson::document> || std::is_same_v<V, bson::value>;
+
+template <class V>
+[[gnu::always_inline]] inline bool decode_bson(const bson_iter_t& cit, bson_type_t t, V& v, error_context& ctx) {
+    bson_iter_t* it = const_cast<bson_iter_t*>(&cit);
+    if constexpr (is_time_point<V>::value) {
         if (t != BSON_TYPE_DATE_TIME) return mismatch(cit, "date", ctx);
         std::chrono::milliseconds ms(bson_iter_date_time(it));
         v = V(std::chrono::duration_cast<typename V::duration>(ms));
-        return true;
     } else if constexpr (std::is_same_v<V, bson::object_id>) {
         if (t != BSON_TYPE_OID) return mismatch(cit, "objectId", ctx);
         v = bson::object_id(*bson_iter_oid_unsafe(it));
-        return true;
     } else if constexpr (std::is_same_v<V, bson::binary>) {
         if (t != BSON_TYPE_BINARY) return mismatch(cit, "binary", ctx);
         bson_subtype_t sub;
@@ -146,23 +187,33 @@ bool decode_value(const bson_iter_t& cit, V& v, error_context& ctx) {
         bson_iter_binary(it, &sub, &len, &data);
         v.subtype = static_cast<std::uint8_t>(sub);
         v.data.assign(data, data + len);
-        return true;
     } else if constexpr (std::is_same_v<V, bson::decimal128>) {
         if (t != BSON_TYPE_DECIMAL128) return mismatch(cit, "decimal128", ctx);
         bson_decimal128_t d;
         bson_iter_decimal128(it, &d);
         v = bson::decimal128(d);
-        return true;
     } else if constexpr (std::is_same_v<V, bson::document>) {
         if (t != BSON_TYPE_DOCUMENT) return mismatch(cit, "document", ctx);
         std::uint32_t len = 0;
         const std::uint8_t* data = nullptr;
         bson_iter_document(it, &len, &data);
         v.assign(bson::document_view(data, len));
-        return true;
-    } else if constexpr (std::is_same_v<V, bson::value>) {
+    } else {
+        static_assert(std::is_same_v<V, bson::value>);
         v = bson::value::from_iter(cit);
-        return true;
+    }
+    return true;
+}
+
+template <class V>
+bool decode_value(const bson_iter_t& cit, V& v, error_context& ctx) {
+    const bson_type_t t = iter_type(cit);
+    if constexpr (decode_scalar_type<V>) {
+        return decode_scalar(cit, t, v, ctx);
+    } else if constexpr (decode_nested_type<V>) {
+        return decode_nested(cit, t, v, ctx);
+    } else if constexpr (decode_bson_type<V>) {
+        return decode_bson(cit, t, v, ctx);
     } else {
         static_assert(sizeof(V) == 0, "morm::codec: this type cannot be decoded from BSON; declare it with "
                                       "MORM_STRUCT or use a supported type");

@@ -6,7 +6,7 @@
 // bson_append_* machinery. Used on the write path, where documents are appended to an
 // outgoing OP_MSG frame.
 //
-// The buffer is duck-typed with the interface of morm::wire::frame_buffer: data(), size(),
+// The buffer is duck-typed with the interface of morm::bson::byte_buffer: data(), size(),
 // capacity(), reserve(n) (keeps the first size() bytes), set_size_unchecked(n). The encoder
 // writes past size() into the reserved capacity and publishes the final size at the end, so
 // growth is rare: one reserve per document from a compile-time size estimate, then doubling.
@@ -197,6 +197,9 @@ constexpr std::size_t raw_estimate_value() noexcept {
 template <structure T, class B>
 bool raw_fields(raw_writer<B>& w, const T& obj, error_context& ctx);
 
+template <class B, class K, class V>
+bool raw_value(raw_writer<B>& w, const K& k, const V& v, error_context& ctx);
+
 template <class B, class K>
 bool raw_string(raw_writer<B>& w, const K& k, const char* s, std::size_t n) {
     w.ensure(1 + k.wsize() + 4 + n + 1);
@@ -207,13 +210,18 @@ bool raw_string(raw_writer<B>& w, const K& k, const char* s, std::size_t n) {
     return true;
 }
 
+// raw_value() dispatches on the family of V to one of the helpers below; each is forced
+// inline, so the dispatch compiles to the same code as a single if-constexpr ladder.
+
+/// Types that encode as a single fixed-size element: bool, enum, integer, floating point.
+template <class V>
+inline constexpr bool raw_scalar_type =
+    std::is_same_v<V, bool> || std::is_enum_v<V> || integer<V> || std::is_floating_point_v<V>;
+
+/// bool, enums (as their declared string or their underlying integer), integers, doubles.
 template <class B, class K, class V>
-bool raw_value(raw_writer<B>& w, const K& k, const V& v, error_context& ctx) {
-    if constexpr (std::is_convertible_v<const V&, std::string_view>) {
-        std::string_view s = v;
-        if (!check_utf8(s.data(), s.size(), ctx)) return false;
-        return raw_string(w, k, s.data(), s.size());
-    } else if constexpr (std::is_same_v<V, bool>) {
+[[gnu::always_inline]] inline bool raw_scalar(raw_writer<B>& w, const K& k, const V& v, error_context& ctx) {
+    if constexpr (std::is_same_v<V, bool>) {
         w.ensure(1 + k.wsize() + 1);
         w.header(BSON_TYPE_BOOL, k);
         w.u8(v ? 1 : 0);
@@ -242,12 +250,24 @@ bool raw_value(raw_writer<B>& w, const K& k, const V& v, error_context& ctx) {
             w.i64(static_cast<std::int64_t>(v));
         }
         return true;
-    } else if constexpr (std::is_floating_point_v<V>) {
+    } else {
+        static_assert(std::is_floating_point_v<V>);
         w.ensure(1 + k.wsize() + 8);
         w.header(BSON_TYPE_DOUBLE, k);
         w.f64(static_cast<double>(v));
         return true;
-    } else if constexpr (is_optional<V>::value) {
+    }
+}
+
+/// Types holding other encodable values: optionals, vectors, string maps, nested models.
+template <class V>
+inline constexpr bool raw_nested_type =
+    is_optional<V>::value || is_vector<V>::value || is_string_map<V>::value || structure<V>;
+
+/// std::optional (null when empty), vectors (arrays), string maps and models (documents).
+template <class B, class K, class V>
+[[gnu::always_inline]] inline bool raw_nested(raw_writer<B>& w, const K& k, const V& v, error_context& ctx) {
+    if constexpr (is_optional<V>::value) {
         if (!v) {
             w.ensure(1 + k.wsize());
             w.header(BSON_TYPE_NULL, k);
@@ -272,22 +292,32 @@ bool raw_value(raw_writer<B>& w, const K& k, const V& v, error_context& ctx) {
         }
         w.close(at);
         return true;
-    } else if constexpr (structure<V>) {
+    } else {
+        static_assert(structure<V>);
         const std::size_t at = w.open(BSON_TYPE_DOCUMENT, k);
         if (!raw_fields(w, v, ctx)) return false;
         w.close(at);
         return true;
-    } else if constexpr (is_time_point<V>::value) {
+    }
+}
+
+/// BSON-specific types: dates, object ids, binary, decimal128, embedded documents.
+template <class V>
+inline constexpr bool raw_bson_type = is_time_point<V>::value || std::is_same_v<V, bson::object_id> ||
+                                      std::is_same_v<V, bson::binary> || std::is_same_v<V, bson::decimal128> ||
+                                      std::is_same_v<V, bson::document>;
+
+template <class B, class K, class V>
+[[gnu::always_inline]] inline bool raw_bson(raw_writer<B>& w, const K& k, const V& v) {
+    if constexpr (is_time_point<V>::value) {
         auto ms = std::chrono::floor<std::chrono::milliseconds>(v.time_since_epoch()).count();
         w.ensure(1 + k.wsize() + 8);
         w.header(BSON_TYPE_DATE_TIME, k);
         w.i64(static_cast<std::int64_t>(ms));
-        return true;
     } else if constexpr (std::is_same_v<V, bson::object_id>) {
         w.ensure(1 + k.wsize() + 12);
         w.header(BSON_TYPE_OID, k);
         w.bytes(v.bytes().data(), 12);
-        return true;
     } else if constexpr (std::is_same_v<V, bson::binary>) {
         const std::size_t n = v.data.size();
         // The deprecated "old binary" subtype nests a second length, as libbson writes it.
@@ -298,50 +328,71 @@ bool raw_value(raw_writer<B>& w, const K& k, const V& v, error_context& ctx) {
         w.u8(v.subtype);
         if (old) w.i32(static_cast<std::int32_t>(n));
         if (n) w.bytes(v.data.data(), n);
-        return true;
     } else if constexpr (std::is_same_v<V, bson::decimal128>) {
         w.ensure(1 + k.wsize() + 16);
         w.header(BSON_TYPE_DECIMAL128, k);
         w.i64(static_cast<std::int64_t>(v.low()));
         w.i64(static_cast<std::int64_t>(v.high()));
-        return true;
-    } else if constexpr (std::is_same_v<V, bson::document>) {
+    } else {
+        static_assert(std::is_same_v<V, bson::document>);
         w.ensure(1 + k.wsize() + v.size());
         w.header(BSON_TYPE_DOCUMENT, k);
         w.bytes(v.data(), v.size());
+    }
+    return true;
+}
+
+/// A bson::value of any type: the common scalars directly, as bson_append_value lays them
+/// out; the others through libbson.
+template <class B, class K>
+[[gnu::always_inline]] inline bool raw_any(raw_writer<B>& w, const K& k, const bson::value& v, error_context& ctx) {
+    const bson_value_t& bv = v.get();
+    switch (bv.value_type) {
+    case BSON_TYPE_INT32: return raw_value(w, k, bv.value.v_int32, ctx);
+    case BSON_TYPE_INT64: return raw_value(w, k, bv.value.v_int64, ctx);
+    case BSON_TYPE_DOUBLE: return raw_value(w, k, bv.value.v_double, ctx);
+    case BSON_TYPE_BOOL: return raw_value(w, k, bv.value.v_bool, ctx);
+    case BSON_TYPE_NULL:
+        w.ensure(1 + k.wsize());
+        w.header(BSON_TYPE_NULL, k);
         return true;
-    } else if constexpr (std::is_same_v<V, bson::value>) {
-        const bson_value_t& bv = v.get();
-        switch (bv.value_type) {  // the common scalars directly, as bson_append_value lays them out
-        case BSON_TYPE_INT32: return raw_value(w, k, bv.value.v_int32, ctx);
-        case BSON_TYPE_INT64: return raw_value(w, k, bv.value.v_int64, ctx);
-        case BSON_TYPE_DOUBLE: return raw_value(w, k, bv.value.v_double, ctx);
-        case BSON_TYPE_BOOL: return raw_value(w, k, bv.value.v_bool, ctx);
-        case BSON_TYPE_NULL:
-            w.ensure(1 + k.wsize());
-            w.header(BSON_TYPE_NULL, k);
-            return true;
-        case BSON_TYPE_DATE_TIME:
-            w.ensure(1 + k.wsize() + 8);
-            w.header(BSON_TYPE_DATE_TIME, k);
-            w.i64(bv.value.v_datetime);
-            return true;
-        case BSON_TYPE_UTF8:  // not validated, like bson_append_value
-            return raw_string(w, k, bv.value.v_utf8.str, bv.value.v_utf8.len);
-        default: break;
-        }
-        // Other types: let libbson lay out the element, then copy it.
-        bson_t tmp;
-        bson_init(&tmp);
-        if (!bson_append_value(&tmp, k.view().data(), static_cast<int>(k.size()), &v.get())) {
-            bson_destroy(&tmp);
-            return append_failed(ctx);
-        }
-        const std::size_t n = tmp.len - 5;
-        w.ensure(n);
-        w.bytes(bson_get_data(&tmp) + 4, n);
+    case BSON_TYPE_DATE_TIME:
+        w.ensure(1 + k.wsize() + 8);
+        w.header(BSON_TYPE_DATE_TIME, k);
+        w.i64(bv.value.v_datetime);
+        return true;
+    case BSON_TYPE_UTF8:  // not validated, like bson_append_value
+        return raw_string(w, k, bv.value.v_utf8.str, bv.value.v_utf8.len);
+    default: break;
+    }
+    // Other types: let libbson lay out the element, then copy it.
+    bson_t tmp;
+    bson_init(&tmp);
+    if (!bson_append_value(&tmp, k.view().data(), static_cast<int>(k.size()), &v.get())) {
         bson_destroy(&tmp);
-        return true;
+        return append_failed(ctx);
+    }
+    const std::size_t n = tmp.len - 5;
+    w.ensure(n);
+    w.bytes(bson_get_data(&tmp) + 4, n);
+    bson_destroy(&tmp);
+    return true;
+}
+
+template <class B, class K, class V>
+bool raw_value(raw_writer<B>& w, const K& k, const V& v, error_context& ctx) {
+    if constexpr (std::is_convertible_v<const V&, std::string_view>) {
+        std::string_view s = v;
+        if (!check_utf8(s.data(), s.size(), ctx)) return false;
+        return raw_string(w, k, s.data(), s.size());
+    } else if constexpr (raw_scalar_type<V>) {
+        return raw_scalar(w, k, v, ctx);
+    } else if constexpr (raw_nested_type<V>) {
+        return raw_nested(w, k, v, ctx);
+    } else if constexpr (raw_bson_type<V>) {
+        return raw_bson(w, k, v);
+    } else if constexpr (std::is_same_v<V, bson::value>) {
+        return raw_any(w, k, v, ctx);
     } else {
         static_assert(sizeof(V) == 0, "morm::codec: this type cannot be encoded to BSON; declare it with "
                                       "MORM_STRUCT or use a supported type");
@@ -388,7 +439,7 @@ bool raw_fields(raw_writer<B>& w, const T& obj, error_context& ctx) {
 /// messages (errc::encode_error "<field path>: <reason>", errc::document_too_large over
 /// 16 MiB). On error `out` is restored to its previous size (its capacity may have grown).
 /// `Buffer` needs data(), size(), capacity(), reserve(n) and set_size_unchecked(n) with the
-/// semantics of morm::wire::frame_buffer.
+/// semantics of morm::bson::byte_buffer.
 template <structure T, class Buffer>
 [[nodiscard]] error_code encode_raw(Buffer& out, const T& obj, diagnostics* diag = nullptr) {
     const std::size_t start = out.size();
