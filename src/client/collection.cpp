@@ -3,7 +3,8 @@
 #include <morm/client/write_pipeline.hpp>
 #include <morm/detail/text.hpp>
 #include <morm/wire/reply.hpp>
-#include <morm/wire/value_replies.hpp>
+#include <morm/wire/commands/count.hpp>
+#include <morm/wire/commands/distinct.hpp>
 
 #include <boost/asio/this_coro.hpp>
 
@@ -673,7 +674,7 @@ asio::awaitable<std::int64_t> collection::estimated_document_count() const {
     diagnostics diag;
     co_await st_->command(
         db_, [&](bson_t* b) { append_str(b, "count", name_); },
-        [&](const bson_t* r) { ec = wire::parse_count_reply(r, n, diag); }, ec, diag);
+        [&](const bson_t* r) { ec = wire::commands::count::parse(r, n, diag); }, ec, diag);
     throw_on_error(ec, diag);
     co_return n;
 }
@@ -689,7 +690,7 @@ asio::awaitable<std::vector<bson::value>> collection::distinct(std::string_view 
             append_str(b, "key", key);
             append_doc(b, "query", filter);
         },
-        [&](const bson_t* r) { ec = wire::parse_distinct_reply(r, out, diag); }, ec, diag);
+        [&](const bson_t* r) { ec = wire::commands::distinct::parse(r, out, diag); }, ec, diag);
     throw_on_error(ec, diag);
     co_return out;
 }

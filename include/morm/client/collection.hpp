@@ -164,18 +164,6 @@ private:
     std::string name_;
 };
 
-struct create_collection_options {
-    // Not an aggregate on purpose: g++ 12 destroys aggregate temporaries created in a
-    // co_await expression (e.g. a defaulted `= {}` argument) twice.
-    create_collection_options() = default;
-    bson::document validator;           ///< e.g. {"$jsonSchema": {...}}
-    std::string validation_level;       ///< "strict" / "moderate"
-    std::string validation_action;      ///< "error" / "warn"
-    bool capped = false;
-    std::int64_t size = 0;  ///< capped only: refused without `capped`
-    std::int64_t max = 0;   ///< capped only: refused without `capped`
-};
-
 class database {
 public:
     database() = default;

@@ -158,4 +158,16 @@ struct index_model {
     index_options options;
 };
 
+struct create_collection_options {
+    // Not an aggregate on purpose: g++ 12 destroys aggregate temporaries created in a
+    // co_await expression (e.g. a defaulted `= {}` argument) twice.
+    create_collection_options() = default;
+    bson::document validator;           ///< e.g. {"$jsonSchema": {...}}
+    std::string validation_level;       ///< "strict" / "moderate"
+    std::string validation_action;      ///< "error" / "warn"
+    bool capped = false;
+    std::int64_t size = 0;  ///< bytes; needed with `capped`, refused without it
+    std::int64_t max = 0;   ///< capped only: refused without `capped`
+};
+
 }  // namespace morm
