@@ -68,7 +68,15 @@ template <class T>
 using op_value_t = std::conditional_t<std::is_void_v<T>, void_result, T>;
 
 template <class T>
-using op_signature_t = std::conditional_t<std::is_void_v<T>, void(error_code), void(error_code, T)>;
+struct op_signature {
+    using type = void(error_code, T);
+};
+template <>
+struct op_signature<void> {
+    using type = void(error_code);
+};
+template <class T>
+using op_signature_t = typename op_signature<T>::type;
 
 template <class T>
 struct op_outcome {
