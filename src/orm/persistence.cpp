@@ -103,7 +103,9 @@ boost::asio::awaitable<void> execute(const engine& eng, plan& p, bool keep, std:
     auto groups = make_groups(eng, p, keep, items);
     co_await eng.client().write_groups(groups, ec, diag, &stats);
     for (std::size_t gi = 0; gi < groups.size(); ++gi)
-        for (std::size_t i = 0; i < groups[gi].count; ++i) outcomes[(*items[gi])[i]] = std::move(groups[gi].outcomes[i]);
+        // A group the writer never reached (no connection) has no outcomes: its items stay pending.
+        if (groups[gi].outcomes.size() == groups[gi].count)
+            for (std::size_t i = 0; i < groups[gi].count; ++i) outcomes[(*items[gi])[i]] = std::move(groups[gi].outcomes[i]);
 }
 
 boost::asio::awaitable<std::vector<bool>> confirm_inserts(const engine& eng, const plan& p,
