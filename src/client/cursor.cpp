@@ -1,5 +1,6 @@
 #include <morm/client/cursor.hpp>
-#include <morm/wire/reply.hpp>
+#include <morm/net/driver.hpp>
+#include <morm/wire/algo/cursor_iteration.hpp>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -8,12 +9,15 @@
 namespace morm {
 
 namespace {
-void append_kill_cursors(bson_t* b, const std::string& coll, std::int64_t id) {
-    bson_append_utf8(b, "killCursors", -1, coll.data(), static_cast<int>(coll.size()));
-    bson_t arr;
-    bson_append_array_begin(b, "cursors", -1, &arr);
-    bson_append_int64(&arr, "0", 1, id);
-    bson_append_array_end(b, &arr);
+/// killCursors on a pooled connection. Best effort: the server also reaps idle cursors.
+asio::awaitable<void> kill_cursor(detail::client_state& st, std::string_view db, std::string_view coll,
+                                  std::int64_t id) {
+    error_code ec;
+    diagnostics diag;
+    auto conn = co_await st.pool->async_acquire(ec, diag);
+    if (ec) co_return;
+    wire::algo::kill_cursors_algo algo(conn->out_buffer(), conn->request_id_counter(), db, coll, id);
+    co_await net::async_run(*conn, algo, st.op_timeout, ec, diag);
 }
 }  // namespace
 
@@ -71,14 +75,7 @@ void cursor::kill_in_background() noexcept {
         if (!ex_) return;
         asio::co_spawn(
             ex_,
-            [st, db, coll, id]() -> asio::awaitable<void> {
-                error_code ec;
-                diagnostics diag;
-                co_await st->command(
-                    db,
-                    [&](bson_t* b) { append_kill_cursors(b, coll, id); },
-                    nullptr, ec, diag);
-            },
+            [st, db, coll, id]() -> asio::awaitable<void> { co_await kill_cursor(*st, db, coll, id); },
             asio::detached);
     } catch (...) {
     }
@@ -95,48 +92,30 @@ asio::awaitable<bool> cursor::next_batch() {
         iter_valid_ = false;
         co_return false;
     }
+    std::int32_t n = batch_size_;
+    if (limit_ > 0) {
+        auto left = limit_ - returned_;
+        if (n == 0 || left < n) n = static_cast<std::int32_t>(left);
+    }
     error_code ec;
     diagnostics diag;
-    bool got = false;
-    co_await st_->command(
-        db_,
-        [&](bson_t* b) {
-            bson_append_int64(b, "getMore", 7, id_);
-            bson_append_utf8(b, "collection", 10, coll_.data(), static_cast<int>(coll_.size()));
-            std::int32_t n = batch_size_;
-            if (limit_ > 0) {
-                auto left = limit_ - returned_;
-                if (n == 0 || left < n) n = static_cast<std::int32_t>(left);
-            }
-            if (n > 0) bson_append_int32(b, "batchSize", 9, n);
-        },
-        [&](const bson_t* r) {
-            wire::cursor_reply cr;
-            diagnostics d;
-            if (auto e = wire::parse_cursor_reply(r, cr, d)) {
-                ec = e;
-                diag = d;
-                return;
-            }
-            id_ = cr.id;
-            batch_.assign(bson::document_view(cr.batch_data, cr.batch_len));
-            got = true;
-        },
-        ec, diag);
-    if (ec) {
-        if (ec == errc::server_error) id_ = 0;  // e.g. CursorNotFound: the cursor is gone
-        throw error(ec, diag);
+    {
+        auto conn = co_await st_->pool->async_acquire(ec, diag);
+        if (!ec) {
+            wire::algo::get_more_algo algo(conn->out_buffer(), conn->request_id_counter(), db_, coll_, id_, n);
+            co_await net::async_run(*conn, algo, st_->op_timeout, ec, diag);
+            if (!ec || ec == errc::server_error) id_ = algo.cursor_id();  // CursorNotFound: the cursor is gone
+            // The batch lives in the connection's receive buffer: copy it before returning it.
+            if (!ec) batch_.assign(bson::document_view(algo.batch().data(), algo.batch().size()));
+        }
     }
+    if (ec) throw error(ec, diag);
     reset_iter();
     if (limit_ > 0 && returned_ >= limit_) {
         co_await close();
         co_return false;
     }
-    if (got && batch_count_ > 0) co_return true;
-    // An empty batch of a live cursor: ask again. Not written as `c ? x : co_await f()`:
-    // g++ 12 evaluates a co_await inside ?: even when its branch is not taken.
-    if (id_ == 0) co_return false;
-    co_return co_await next_batch();
+    co_return batch_count_ > 0;
 }
 
 asio::awaitable<std::optional<bson::document_view>> cursor::next() {
@@ -176,12 +155,7 @@ asio::awaitable<std::vector<bson::document>> cursor::to_vector() {
 asio::awaitable<void> cursor::close() {
     if (id_ == 0 || !st_) co_return;
     std::int64_t id = std::exchange(id_, 0);
-    error_code ec;
-    diagnostics diag;
-    co_await st_->command(
-        db_,
-        [&](bson_t* b) { append_kill_cursors(b, coll_, id); },
-        nullptr, ec, diag);
+    co_await kill_cursor(*st_, db_, coll_, id);
 }
 
 }  // namespace morm

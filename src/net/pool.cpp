@@ -131,8 +131,16 @@ asio::awaitable<pooled_connection> pool::async_acquire(error_code& ec, diagnosti
     }
     for (auto& c : stale) c->close();
     if (w) {
-        co_await w->timer.async_wait(asio::as_tuple(asio::use_awaitable));
+        auto [wait_ec] = co_await w->timer.async_wait(asio::as_tuple(asio::use_awaitable));
         std::lock_guard lk(mtx_);
+        if (!w->done && wait_ec == asio::error::operation_aborted) {
+            // The caller's cancellation slot fired (wake() sets `done` before it cancels).
+            std::erase(waiters_, w);
+            ec = asio::error::operation_aborted;
+            diag.clear();
+            diag.message = fmt::format("waiting for a connection to {} was cancelled", ep_.to_string());
+            co_return pooled_connection{};
+        }
         if (!w->done) {
             // Timed out: leave the queue.
             std::erase(waiters_, w);

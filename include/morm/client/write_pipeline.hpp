@@ -1,8 +1,7 @@
-// The pipelined write engine shared by collection::bulk_write and the ORM session's
-// commit. Sans-io planning (split into OP_MSG frames by maxWriteBatchSize,
-// maxMessageSizeBytes and maxBsonObjectSize, documents encoded in place into the
-// connection's buffer) plus one driver that writes every frame before reading the first
-// reply and maps each reply back to per-item outcomes.
+// The pipelined write run behind client::write_groups (collection::bulk_write and the
+// ORM's commit): the sans-io algorithm wire/algo/write_run.hpp (batch splitting by the
+// server's limits, documents encoded in place into the connection's buffer, replies
+// mapped to per-item outcomes) run on a connection by the driver (net/driver.hpp).
 #pragma once
 
 #include <morm/client/batch_write.hpp>

@@ -14,6 +14,7 @@
 #pragma once
 
 #include <morm/error.hpp>
+#include <morm/wire/algo/frame_reader.hpp>
 #include <morm/wire/frame_buffer.hpp>
 #include <morm/wire/handshake.hpp>
 #include <morm/wire/op_msg.hpp>
@@ -32,6 +33,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <tuple>
 
 namespace morm::net {
 
@@ -107,6 +109,8 @@ public:
 
     /// Fresh request id for a frame about to be written into out_buffer().
     std::int32_t next_request_id() noexcept { return ++request_id_; }
+    /// The request id counter, for algorithms that number their own frames.
+    std::int32_t& request_id_counter() noexcept { return request_id_; }
 
     /// The buffer outgoing frames are encoded into; cleared by every exchange.
     wire::frame_buffer& out_buffer() noexcept { return out_; }
@@ -150,12 +154,10 @@ public:
     std::uint64_t writes_issued() const noexcept { return writes_; }
 
 private:
+    friend struct driver_access;  // the driver (net/driver.hpp) does all socket I/O
     struct streams;
-    asio::awaitable<void> handshake(error_code& ec, diagnostics& diag);
-    asio::awaitable<void> authenticate(error_code& ec, diagnostics& diag);
-    asio::awaitable<void> write_all(error_code& ec);
-    asio::awaitable<void> read_frame(std::span<const std::uint8_t>& frame, error_code& ec, diagnostics& diag);
-    asio::awaitable<void> read_some(error_code& ec);
+    asio::awaitable<std::tuple<error_code, std::size_t>> raw_write(std::span<const std::uint8_t> bytes);
+    asio::awaitable<std::tuple<error_code, std::size_t>> raw_read_some(std::span<std::uint8_t> into);
 
     executor_type ex_;
     std::unique_ptr<streams> s_;
@@ -163,8 +165,7 @@ private:
     const connection_params* params_ = nullptr;
     wire::server_description server_;
     wire::frame_buffer out_;
-    wire::frame_buffer in_;
-    std::size_t in_begin_ = 0;  // unread window of in_ is [in_begin_, in_.size())
+    wire::algo::frame_reader in_;
     std::int32_t request_id_ = 0;
     std::uint64_t id_;
     std::uint64_t writes_ = 0;

@@ -72,6 +72,8 @@ public:
 
     /// Checks out a connection, opening one if below max_size, else waiting in line.
     /// Fails with errc::pool_timeout after wait_queue_timeout, errc::pool_closed after close().
+    /// Cancellation (the coroutine's cancellation slot, any type) removes a waiter from the
+    /// queue and completes with asio::error::operation_aborted.
     asio::awaitable<pooled_connection> async_acquire(error_code& ec, diagnostics& diag);
 
     /// Opens min_size connections up front.

@@ -1,0 +1,60 @@
+// The pipelined write run: the write groups of a bulk write or a commit, encoded into
+// frames (batch_splitter.hpp) and exchanged so that
+//   - a run of consecutive unordered groups goes out as ONE write of all its frames
+//     before the first reply is read;
+//   - an ordered group goes one frame at a time and the whole run stops at its first
+//     failed item;
+// and every reply is mapped back to per-item outcomes: ok / failed (writeError, ok:0,
+// too large) / unacknowledged (its frame was written, its reply never came) / pending
+// (never sent). On an I/O or protocol failure the run is done with that error; items
+// acknowledged before keep their outcome.
+#pragma once
+
+#include <morm/client/batch_write.hpp>
+#include <morm/error.hpp>
+#include <morm/wire/algo/batch_splitter.hpp>
+#include <morm/wire/algo/next_action.hpp>
+#include <morm/wire/frame_buffer.hpp>
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+namespace morm::wire::algo {
+
+class write_run_algo {
+public:
+    /// `groups`, `out`, `request_id` and `stats` (may be null) must outlive the algorithm.
+    /// Resets every group's results on the first resume.
+    write_run_algo(std::span<write_group> groups, frame_buffer& out, std::int32_t& request_id,
+                   const write_limits& limits, pipeline_stats* stats = nullptr)
+        : groups_(groups), out_(out), rid_(request_id), limits_(limits), stats_(stats) {}
+
+    next_action resume(error_code ec, std::span<const std::uint8_t> frame);
+    diagnostics& diag() noexcept { return diag_; }
+
+    /// The frames of the exchange in flight (or the last one).
+    const std::vector<write_frame>& frames() const noexcept { return frames_; }
+
+private:
+    enum class step : std::uint8_t { start, planning, writing, reading, finished };
+    next_action plan_next();
+    next_action on_reply(std::span<const std::uint8_t> frame);
+    next_action fail(error_code ec, std::size_t first_unanswered);
+    void apply_reply(const write_frame& f, const bson_t* body);
+    bool ordered_failed(std::size_t gi) const;
+
+    std::span<write_group> groups_;
+    frame_buffer& out_;
+    std::int32_t& rid_;
+    write_limits limits_;
+    pipeline_stats* stats_;
+    diagnostics diag_;
+    step step_ = step::start;
+    std::vector<write_frame> frames_;
+    std::size_t replies_ = 0;   // replies applied in the current exchange
+    std::size_t gi_ = 0;        // next group to plan
+    std::size_t next_item_ = 0; // ordered group: next item to encode
+};
+
+}  // namespace morm::wire::algo

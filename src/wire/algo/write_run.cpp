@@ -1,0 +1,157 @@
+#include <morm/wire/algo/frames.hpp>
+#include <morm/wire/algo/write_run.hpp>
+#include <morm/wire/commands/write_commands.hpp>
+#include <morm/wire/reply.hpp>
+
+#include <algorithm>
+
+namespace morm::wire::algo {
+
+next_action write_run_algo::resume(error_code ec, std::span<const std::uint8_t> frame) {
+    switch (step_) {
+        case step::start:
+            for (auto& g : groups_) {
+                g.outcomes.assign(g.count, item_outcome{});
+                g.n = g.n_modified = 0;
+                g.clear_upserted();
+                g.write_concern_error.reset();
+            }
+            return plan_next();
+        case step::writing:
+            if (ec) return fail(ec, 0);
+            step_ = step::reading;
+            return next_action::read();
+        case step::reading:
+            if (ec) return fail(ec, replies_);
+            return on_reply(frame);
+        case step::planning:
+        case step::finished: break;
+    }
+    return next_action::done(ec);
+}
+
+next_action write_run_algo::plan_next() {
+    step_ = step::planning;
+    while (gi_ < groups_.size()) {
+        frames_.clear();
+        out_.clear();
+        replies_ = 0;
+        auto& g = groups_[gi_];
+        if (g.ordered) {
+            if (next_item_ < g.count) next_item_ = split_write_group(out_, rid_, limits_, g, gi_, next_item_, 1, frames_);
+            if (frames_.empty()) {  // the group is finished (or its rest could not be encoded)
+                ++gi_;
+                next_item_ = 0;
+                continue;
+            }
+        } else {
+            // A run of unordered groups: every frame goes out before any reply is read.
+            for (; gi_ < groups_.size() && !groups_[gi_].ordered; ++gi_)
+                split_write_group(out_, rid_, limits_, groups_[gi_], gi_, 0, 0, frames_);
+            if (frames_.empty()) continue;
+        }
+        if (stats_) {
+            stats_->frames += frames_.size();
+            stats_->writes += 1;
+            stats_->bytes += out_.size();
+        }
+        step_ = step::writing;
+        return next_action::write({out_.data(), out_.size()});
+    }
+    step_ = step::finished;
+    out_.clear();
+    return next_action::done();
+}
+
+next_action write_run_algo::on_reply(std::span<const std::uint8_t> frame) {
+    const write_frame& f = frames_[replies_];
+    op_msg_view reply;
+    if (auto e = parse_reply_frame(frame, f.request_id, reply, diag_)) return fail(e, replies_);
+    apply_reply(f, &reply.body);
+    if (++replies_ < frames_.size()) return next_action::read();
+    if (groups_[f.group].ordered) {
+        if (ordered_failed(f.group)) {
+            // Ordered: nothing after the first failure runs.
+            step_ = step::finished;
+            out_.clear();
+            return next_action::done();
+        }
+    }
+    return plan_next();
+}
+
+bool write_run_algo::ordered_failed(std::size_t gi) const {
+    const auto& g = groups_[gi];
+    for (auto idx : frames_.front().items)
+        if (g.outcomes[idx].st == item_outcome::state::failed) return true;
+    // Items that failed before sending (too large) also stop an ordered run.
+    for (std::size_t k = 0; k < next_item_; ++k)
+        if (g.outcomes[k].st == item_outcome::state::failed) return true;
+    return false;
+}
+
+next_action write_run_algo::fail(error_code ec, std::size_t first_unanswered) {
+    // Frames written but unanswered: the server may or may not have applied them.
+    for (std::size_t i = first_unanswered; i < frames_.size(); ++i) {
+        auto& g = groups_[frames_[i].group];
+        for (auto idx : frames_[i].items) {
+            auto& o = g.outcomes[idx];
+            o.st = item_outcome::state::unacknowledged;
+            o.error = errc::outcome_unknown;
+            o.message = diag_.message;
+        }
+    }
+    step_ = step::finished;
+    out_.clear();
+    return next_action::done(ec);
+}
+
+void write_run_algo::apply_reply(const write_frame& f, const bson_t* body) {
+    auto& g = groups_[f.group];
+    write_reply r;
+    diagnostics d;
+    if (auto e = commands::parse_write_command_reply(body, r, d)) {
+        // The whole command failed: every item of the frame is rejected with that reason.
+        for (auto idx : f.items) {
+            auto& o = g.outcomes[idx];
+            o.st = item_outcome::state::failed;
+            o.error = e == errc::server_error ? errc::server_error : errc::protocol;
+            o.code = d.server_code;
+            o.code_name = d.code_name;
+            o.message = d.message;
+        }
+        return;
+    }
+    g.n += r.n;
+    g.n_modified += r.n_modified;
+    for (auto idx : f.items) g.outcomes[idx].st = item_outcome::state::ok;
+    if (f.items.size() == 1) g.outcomes[f.items.front()].n = r.n;
+    std::size_t first_error = f.items.size();
+    for (auto& we : r.write_errors) {
+        if (we.index < 0 || static_cast<std::size_t>(we.index) >= f.items.size()) continue;
+        auto& o = g.outcomes[f.items[static_cast<std::size_t>(we.index)]];
+        o.st = item_outcome::state::failed;
+        o.error = errc::write_error;
+        o.code = we.code;
+        o.code_name = std::move(we.code_name);
+        o.message = std::move(we.message);
+        first_error = std::min(first_error, static_cast<std::size_t>(we.index));
+    }
+    if (g.ordered && first_error < f.items.size()) {
+        // An ordered command stops at its first error: the rest of the frame was not applied.
+        for (std::size_t k = first_error + 1; k < f.items.size(); ++k) {
+            auto& o = g.outcomes[f.items[k]];
+            if (o.st == item_outcome::state::ok) o.st = item_outcome::state::pending;
+        }
+    }
+    for (auto& u : r.upserted) {
+        if (u.index < 0 || static_cast<std::size_t>(u.index) >= f.items.size()) continue;
+        write_group::upsert_info ui{f.items[static_cast<std::size_t>(u.index)], {}};
+        bson_value_copy(&u.id, &ui.id);
+        g.upserted.push_back(ui);
+    }
+    if (r.write_concern_error) g.write_concern_error = std::move(r.write_concern_error);
+}
+
+}  // namespace morm::wire::algo
+
