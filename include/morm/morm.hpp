@@ -1,5 +1,5 @@
 // Everything of morm in one include: the ORM (engine, session, typed queries), the
-// client API, the codec and the BSON types.
+// client API, the codec, the BSON types and morm::with_diagnostics (completion tokens).
 #pragma once
 
 #include <morm/bson/document.hpp>
@@ -10,9 +10,9 @@
 #include <morm/codec/decode.hpp>
 #include <morm/codec/encode.hpp>
 #include <morm/codec/model.hpp>
+#include <morm/detail/initiate.hpp>
 #include <morm/error.hpp>
 #include <morm/orm/engine.hpp>
 #include <morm/orm/expr.hpp>
 #include <morm/orm/session.hpp>
 #include <morm/uri.hpp>
-#include <morm/async.hpp>

@@ -7,6 +7,9 @@
 
 #include <fmt/format.h>
 
+#include <charconv>
+#include <optional>
+
 namespace morm {
 
 void write_concern::append_to(bson_t* cmd) const {
@@ -78,17 +81,33 @@ net::endpoint to_endpoint(const host& h) {
 }  // namespace
 
 asio::awaitable<client> client::connect(std::string_view uri, client_options opts) {
-    co_return co_await connect(connection_string::parse(uri), std::move(opts));
+    error_code ec;
+    diagnostics diag;
+    auto c = co_await connect(uri, std::move(opts), ec, diag);
+    throw_on_error(ec, diag);
+    co_return c;
 }
 
 asio::awaitable<client> client::connect(connection_string cs, client_options opts) {
-    if (cs.srv)
-        throw error(errc::not_supported,
-                    fmt::format("mongodb+srv:// needs DNS SRV lookup, which morm does not do yet ({}); list the hosts "
-                                "with mongodb:// instead",
-                                cs.redacted()));
-    auto st = std::make_shared<detail::client_state>();
-    st->ex = co_await asio::this_coro::executor;
+    error_code ec;
+    diagnostics diag;
+    auto c = co_await connect_body(std::move(cs), std::move(opts), ec, diag);
+    throw_on_error(ec, diag);
+    co_return c;
+}
+
+asio::awaitable<client> client::connect(std::string_view uri, client_options opts, error_code& ec, diagnostics& diag) {
+    auto cs = connection_string::parse(uri, ec, diag);
+    if (ec) co_return client{};
+    co_return co_await connect_body(std::move(cs), std::move(opts), ec, diag);
+}
+
+namespace {
+
+/// Connection parameters from the connection string; errc::not_supported for an
+/// authentication mechanism morm does not speak.
+std::shared_ptr<net::connection_params> make_params(const connection_string& cs, client_options& opts, error_code& ec,
+                                                    diagnostics& diag) {
     auto params = std::make_shared<net::connection_params>();
     params->connect_timeout = cs.connect_timeout;
     params->socket_timeout = cs.socket_timeout.value_or(std::chrono::milliseconds(0));
@@ -102,10 +121,8 @@ asio::awaitable<client> client::connect(connection_string cs, client_options opt
         params->tls.certificate_key_password = cs.tls_certificate_key_file_password.value_or("");
         params->tls.allow_invalid_certificates = cs.tls_skip_certificate_check();
         params->tls.allow_invalid_hostnames = cs.tls_skip_hostname_check();
-        error_code ec;
-        diagnostics diag;
         params->ssl_context = net::make_ssl_context(params->tls, ec, diag);
-        throw_on_error(ec, diag);
+        if (ec) return nullptr;
     }
     if (cs.auth) {
         const auto& a = *cs.auth;
@@ -114,14 +131,46 @@ asio::awaitable<client> client::connect(connection_string cs, client_options opt
         cr.password = a.password.value_or("");
         cr.source = cs.auth_database();
         if (a.mechanism) {
-            if (*a.mechanism != auth_mechanism::scram_sha_1 && *a.mechanism != auth_mechanism::scram_sha_256)
-                throw error(errc::not_supported,
-                            fmt::format("authMechanism {} is not supported by morm (SCRAM-SHA-1 and SCRAM-SHA-256 are)",
-                                        to_string(*a.mechanism)));
+            if (*a.mechanism != auth_mechanism::scram_sha_1 && *a.mechanism != auth_mechanism::scram_sha_256) {
+                ec = make_error_code(errc::not_supported);
+                diag.message = fmt::format("authMechanism {} is not supported by morm (SCRAM-SHA-1 and SCRAM-SHA-256 are)",
+                                           to_string(*a.mechanism));
+                return nullptr;
+            }
             cr.mechanism = std::string(to_string(*a.mechanism));
         }
         params->auth = std::move(cr);
     }
+    return params;
+}
+
+/// "host:port" from a hello reply's host list; nullopt if the port is not a number.
+std::optional<net::endpoint> parse_host_port(const std::string& hs) {
+    auto colon = hs.rfind(':');
+    if (colon == std::string::npos) return net::endpoint{hs, 27017, false};
+    unsigned port = 0;
+    const char* first = hs.data() + colon + 1;
+    const char* last = hs.data() + hs.size();
+    auto [ptr, err] = std::from_chars(first, last, port);
+    if (err != std::errc{} || ptr != last || port == 0 || port > 65535) return std::nullopt;
+    return net::endpoint{hs.substr(0, colon), static_cast<std::uint16_t>(port), false};
+}
+
+}  // namespace
+
+asio::awaitable<client> client::connect_body(connection_string cs, client_options opts, error_code& ec,
+                                             diagnostics& diag) {
+    if (cs.srv) {
+        ec = make_error_code(errc::not_supported);
+        diag.message = fmt::format("mongodb+srv:// needs DNS SRV lookup, which morm does not do yet ({}); list the "
+                                   "hosts with mongodb:// instead",
+                                   cs.redacted());
+        co_return client{};
+    }
+    auto st = std::make_shared<detail::client_state>();
+    st->ex = co_await asio::this_coro::executor;
+    auto params = make_params(cs, opts, ec, diag);
+    if (ec) co_return client{};
     if (cs.w || cs.journal || cs.wtimeout) {
         if (cs.w) st->default_wc.w = *cs.w;
         st->default_wc.journal = cs.journal;
@@ -142,22 +191,27 @@ asio::awaitable<client> client::connect(connection_string cs, client_options opt
     // standalone. Replica-set members reported by hello are tried too.
     std::vector<net::endpoint> candidates;
     for (auto& h : cs.hosts) candidates.push_back(to_endpoint(h));
-    auto ex = co_await asio::this_coro::executor;
     std::string failures;
     error_code last_ec;
     diagnostics last_diag;
     for (std::size_t i = 0; i < candidates.size() && i < 64; ++i) {
         auto ep = candidates[i];
         auto p = std::make_shared<net::pool>(ep, params, pp);
-        error_code ec;
-        diagnostics diag;
-        auto conn = co_await p->async_acquire(ec, diag);
-        if (ec) {
-            failures += fmt::format("{}{}: {}", failures.empty() ? "" : "; ", ep.to_string(), diag.message);
-            last_ec = ec;
-            last_diag = diag;
+        error_code aec;
+        diagnostics adiag;
+        auto conn = co_await p->async_acquire(aec, adiag);
+        if (aec) {
+            // A cancelled connect stops here: the other hosts are not tried.
+            if (aec == asio::error::operation_aborted) {
+                ec = aec;
+                diag = std::move(adiag);
+                co_return client{};
+            }
+            failures += fmt::format("{}{}: {}", failures.empty() ? "" : "; ", ep.to_string(), adiag.message);
+            last_ec = aec;
+            last_diag = adiag;
             // Authentication and TLS failures are not about this host: stop here.
-            if (ec == errc::auth_failed || ec == errc::tls_error || ec == errc::server_too_old) break;
+            if (aec == errc::auth_failed || aec == errc::tls_error || aec == errc::server_too_old) break;
             continue;
         }
         const auto& sd = conn->server();
@@ -170,13 +224,11 @@ asio::awaitable<client> client::connect(connection_string cs, client_options opt
         const bool direct = cs.direct_connection.value_or(false) || (cs.hosts.size() == 1 && !cs.replica_set);
         if (!sd.is_writable_primary && !direct) {
             for (auto& hs : sd.hosts) {
-                auto colon = hs.rfind(':');
-                net::endpoint e{hs.substr(0, colon),
-                                static_cast<std::uint16_t>(colon == std::string::npos ? 27017 : std::stoi(hs.substr(colon + 1))),
-                                false};
+                auto e = parse_host_port(hs);
+                if (!e) continue;  // a member we could not reach anyway
                 bool known = false;
-                for (auto& c : candidates) known = known || (c.host == e.host && c.port == e.port);
-                if (!known) candidates.push_back(e);
+                for (auto& c : candidates) known = known || (c.host == e->host && c.port == e->port);
+                if (!known) candidates.push_back(*e);
             }
             failures += fmt::format("{}{}: not a writable primary", failures.empty() ? "" : "; ", ep.to_string());
             continue;
@@ -195,7 +247,9 @@ asio::awaitable<client> client::connect(connection_string cs, client_options opt
     }
     if (!last_ec) last_ec = make_error_code(errc::network);
     last_diag.message = fmt::format("no suitable server for {}: {}", cs.redacted(), failures);
-    throw error(last_ec, last_diag);
+    ec = last_ec;
+    diag = std::move(last_diag);
+    co_return client{};
 }
 
 database client::database(std::string_view name) const { return {state_, std::string(name)}; }
@@ -207,11 +261,37 @@ database client::default_database() const {
 }
 
 asio::awaitable<bson::document> client::run_command(std::string_view db, const bson::document& cmd) const {
-    auto d = database(db);
-    co_return co_await d.run_command(cmd);
+    error_code ec;
+    diagnostics diag;
+    auto r = co_await run_command(db, cmd, ec, diag);
+    throw_on_error(ec, diag);
+    co_return r;
+}
+
+asio::awaitable<bson::document> client::run_command(std::string_view db, const bson::document& cmd, error_code& ec,
+                                                    diagnostics& diag) const {
+    bson::document out;
+    bool appended = true;
+    co_await state_->command(
+        db, [&](bson_t* b) { appended = bson_concat(b, cmd.get()); },
+        [&](const bson_t* r) { out.assign(bson::document_view(bson_get_data(r), r->len)); }, ec, diag);
+    if (!ec && !appended) {
+        // Not expected to happen after a reply: the builder is called before sending.
+        ec = make_error_code(errc::invalid_argument);
+        diag.message = "the command cannot be appended";
+    }
+    co_return out;
 }
 
 asio::awaitable<std::vector<std::string>> client::list_database_names() const {
+    error_code ec;
+    diagnostics diag;
+    auto r = co_await list_database_names(ec, diag);
+    throw_on_error(ec, diag);
+    co_return r;
+}
+
+asio::awaitable<std::vector<std::string>> client::list_database_names(error_code& ec, diagnostics& diag) const {
     std::vector<std::string> names;
     co_await state_->command(
         "admin",
@@ -224,14 +304,18 @@ asio::awaitable<std::vector<std::string>> client::list_database_names() const {
             if (!bson_iter_init_find(&it, r, "databases") || !BSON_ITER_HOLDS_ARRAY(&it)) return;
             bson_iter_recurse(&it, &arr);
             while (bson_iter_next(&arr))
-                if (BSON_ITER_HOLDS_DOCUMENT(&arr) && bson_iter_recurse(&arr, &d) && bson_iter_find(&d, "name"))
+                if (BSON_ITER_HOLDS_DOCUMENT(&arr) && bson_iter_recurse(&arr, &d) && bson_iter_find(&d, "name") &&
+                    BSON_ITER_HOLDS_UTF8(&d))
                     names.emplace_back(bson_iter_utf8(&d, nullptr));
-        });
+        },
+        ec, diag);
     co_return names;
 }
 
 asio::awaitable<void> client::write_groups(std::span<write_group> groups, error_code& ec, diagnostics& diag,
                                            pipeline_stats* stats) const {
+    // Sized before the wait: callers read one outcome per item even when nothing is sent.
+    for (auto& g : groups) g.outcomes.assign(g.count, item_outcome{});
     auto conn = co_await state_->pool->async_acquire(ec, diag);
     if (ec) co_return;  // nothing was sent: every outcome stays pending
     co_await run_write_pipeline(*conn, groups, state_->op_timeout, ec, diag, stats);
@@ -240,9 +324,13 @@ asio::awaitable<void> client::write_groups(std::span<write_group> groups, error_
 asio::awaitable<net::pooled_connection> client::acquire() const {
     error_code ec;
     diagnostics diag;
-    auto c = co_await state_->pool->async_acquire(ec, diag);
+    auto c = co_await acquire(ec, diag);
     throw_on_error(ec, diag);
     co_return c;
+}
+
+asio::awaitable<net::pooled_connection> client::acquire(error_code& ec, diagnostics& diag) const {
+    co_return co_await state_->pool->async_acquire(ec, diag);
 }
 
 void client::close() {

@@ -122,14 +122,14 @@ std::string checked_id_key(const detail::model_ops& ops, const void* obj, std::s
 }
 
 /// BSON bytes of the object as the session encodes it (the change-tracking snapshot).
-void take_snapshot(const detail::model_ops& ops, const void* obj, std::string& out) {
+[[nodiscard]] error_code take_snapshot(const detail::model_ops& ops, const void* obj, std::string& out,
+                                       diagnostics& diag) {
     bson_t snap;
     bson_init(&snap);
-    diagnostics diag;
     auto ec = ops.encode(obj, &snap, &diag);
     if (!ec) out.assign(reinterpret_cast<const char*>(bson_get_data(&snap)), snap.len);
     bson_destroy(&snap);
-    if (ec) throw error(ec, std::move(diag));
+    return ec;
 }
 }  // namespace
 
@@ -248,22 +248,33 @@ bool session::dirty() const {
 }
 
 std::shared_ptr<void> session::track_loaded(const detail::model_ops& ops, bson::document_view doc) {
+    error_code ec;
+    diagnostics diag;
+    auto p = track_loaded(ops, doc, ec, diag);
+    throw_on_error(ec, diag);
+    return p;
+}
+
+std::shared_ptr<void> session::track_loaded(const detail::model_ops& ops, bson::document_view doc, error_code& ec,
+                                            diagnostics& diag) {
     auto& st = impl_->store_for(ops, engine_);
     bson_iter_t it;
-    if (!doc.init_iter(it) || !bson_iter_find(&it, "_id"))
-        throw error(errc::decode_error, fmt::format("document from '{}' has no _id", ops.collection));
+    if (!doc.init_iter(it) || !bson_iter_find(&it, "_id")) {
+        ec = make_error_code(errc::decode_error);
+        diag.message = fmt::format("document from '{}' has no _id", ops.collection);
+        return nullptr;
+    }
     // Identity key straight from the stored _id element (same encoding as value_key()).
     std::string idkey = detail::element_key(it);
     if (auto f = st.by_id.find(idkey); f != st.by_id.end())
         return f->second->st == entry::state::pending_delete ? nullptr : f->second->obj;
     auto obj = ops.make();
-    diagnostics diag;
-    if (auto ec = ops.decode(doc.data(), doc.size(), obj.get(), &diag)) throw error(ec, diag);
+    if ((ec = ops.decode(doc.data(), doc.size(), obj.get(), &diag))) return nullptr;
     // The snapshot is our own encoding of the object, so that an unchanged object
     // compares equal byte for byte (the stored document may order or type fields
     // differently, e.g. written by another driver).
     std::string snapshot;
-    take_snapshot(ops, obj.get(), snapshot);
+    if ((ec = take_snapshot(ops, obj.get(), snapshot, diag))) return nullptr;
     entry& e = impl_->emplace(st, obj, entry::state::persistent, std::move(idkey));
     e.snapshot = std::move(snapshot);
     e.has_snapshot = true;
@@ -271,42 +282,59 @@ std::shared_ptr<void> session::track_loaded(const detail::model_ops& ops, bson::
 }
 
 namespace {
-/// {_id: <the id whose identity key is idkey>}.
-bson::document id_filter(const std::string& idkey) {
+/// {_id: <the id whose identity key is idkey>}; an empty document (and `ec` set) if the
+/// key is not a BSON value.
+bson::document id_filter(const std::string& idkey, error_code& ec, diagnostics& diag) {
     bson::document filter;
-    if (!detail::append_id_from_key(filter.get(), "_id", idkey))
-        throw error(errc::invalid_argument, "internal: an identity key that is not a BSON value");
+    if (!detail::append_id_from_key(filter.get(), "_id", idkey)) {
+        ec = make_error_code(errc::invalid_argument);
+        diag.message = "internal: an identity key that is not a BSON value";
+        return {};
+    }
     return filter;
 }
 }  // namespace
 
-asio::awaitable<std::shared_ptr<void>> session::load_one(const detail::model_ops& ops, const std::string& idkey) {
-    const bson::document filter = id_filter(idkey);
+asio::awaitable<std::shared_ptr<void>> session::load_one(const detail::model_ops& ops, const std::string& idkey,
+                                                         error_code& ec, diagnostics& diag) {
+    const bson::document filter = id_filter(idkey, ec, diag);
+    if (ec) co_return nullptr;
     auto coll = engine_.database().collection(ops.collection);
     find_options fo;
     fo.limit = 1;
     fo.single_batch = true;
-    auto c = co_await coll.find(filter, fo);
-    auto d = co_await c.next();
-    if (!d) co_return nullptr;
-    co_return track_loaded(ops, *d);
+    auto d = co_await detail::nothrow_await(coll.find_one(filter, fo), ec, diag);
+    if (ec || !d) co_return nullptr;
+    co_return track_loaded(ops, d->view(), ec, diag);
 }
 
-asio::awaitable<void> session::refresh_impl(const detail::model_ops& ops, void* obj) {
+asio::awaitable<void> session::refresh_impl(const detail::model_ops& ops, void* obj, error_code& ec,
+                                            diagnostics& diag) {
     auto* e = find_entry(ops, obj);
-    if (!e) throw error(errc::invalid_argument, "refresh(): the object is not in the session");
+    if (!e) {
+        ec = make_error_code(errc::invalid_argument);
+        diag.message = "refresh(): the object is not in the session";
+        co_return;
+    }
     // The id the session knows the object by: a pending object's current one (checked),
     // a loaded object's stored one (its id member may have been changed since).
-    const bson::document filter = id_filter(e->has_snapshot ? e->key : checked_id_key(ops, obj, "refresh()"));
-    auto coll = engine_.database().collection(ops.collection);
-    auto d = co_await coll.find_one(filter);
-    if (!d) {
-        throw error(errc::not_found,
-                    fmt::format("refresh(): {} with _id {} no longer exists", ops.collection, ops.id_json(obj)));
+    std::string key = e->key;
+    if (!e->has_snapshot && (ec = ops.id_key(obj, key, &diag))) {
+        diag.message = fmt::format("refresh(): {}", diag.message);
+        co_return;
     }
-    diagnostics diag;
-    if (auto ec = ops.decode(d->data(), d->size(), obj, &diag)) throw error(ec, diag);
-    take_snapshot(ops, obj, e->snapshot);
+    const bson::document filter = id_filter(key, ec, diag);
+    if (ec) co_return;
+    auto coll = engine_.database().collection(ops.collection);
+    auto d = co_await detail::nothrow_await(coll.find_one(filter), ec, diag);
+    if (ec) co_return;
+    if (!d) {
+        ec = make_error_code(errc::not_found);
+        diag.message = fmt::format("refresh(): {} with _id {} no longer exists", ops.collection, ops.id_json(obj));
+        co_return;
+    }
+    if ((ec = ops.decode(d->data(), d->size(), obj, &diag))) co_return;
+    if ((ec = take_snapshot(ops, obj, e->snapshot, diag))) co_return;
     e->has_snapshot = true;
     e->st = entry::state::persistent;
 }

@@ -5,19 +5,34 @@
 //   auto users = cl.default_database()["users"];
 //   co_await users.insert_one(bson::document::from_json(R"({"name": "John"})"));
 //
-// Every operation is a coroutine (`asio::awaitable`) and throws `morm::error` (error_code
-// + diagnostics with the server's code, codeName and errmsg). Handles (client, database,
-// collection) are cheap to copy and share state; use them from any number of coroutines,
-// on one io_context or on a multi-threaded one.
+// Handles (client, database, collection) are cheap to copy and share state; use them from
+// any number of coroutines, on one io_context or on a multi-threaded one.
+//
+// Every asynchronous operation comes in two forms (see morm/detail/initiate.hpp):
+//  - `co_await op(args...)`: runs in the calling coroutine and throws morm::error
+//    (error_code + diagnostics with the server's code, codeName and errmsg);
+//  - `op(args..., token)`: any Asio completion token (callbacks, asio::use_future,
+//    asio::deferred, asio::as_tuple(asio::use_awaitable), morm::with_diagnostics(diag, t)).
+//    It throws nothing: the completion carries the error_code, with_diagnostics the
+//    server's message. The body runs on the client's executor (the one connect() ran on);
+//    the handler on its associated executor (that one by default).
+// Cancellation (token form): terminal cancellation through the token's cancellation slot
+// (`op(..., asio::use_awaitable) || timer.async_wait(asio::use_awaitable)`,
+// asio::bind_cancellation_slot) aborts the pool wait or the socket I/O the operation is
+// suspended in; it completes with asio::error::operation_aborted. A connection cut
+// mid-reply is closed, never returned to the pool. A cancelled write may or may not have
+// been applied by the server.
 #pragma once
 
 #include <morm/client/batch_write.hpp>
 #include <morm/client/options.hpp>
+#include <morm/detail/initiate.hpp>
 #include <morm/error.hpp>
 #include <morm/net/connection.hpp>
 #include <morm/net/pool.hpp>
 #include <morm/uri.hpp>
 
+#include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 
 #include <functional>
@@ -44,6 +59,24 @@ struct client_options {
 };
 
 namespace detail {
+
+// Workaround for detail/initiate.hpp: its op_signature_t<void> spells out
+// `void(error_code, void)` inside std::conditional_t, an invalid type, so token_for<T, void>
+// and initiate<void> do not compile. Operations without a value use these instead.
+template <class Token>
+concept void_token = completion_token_for<Token, void(error_code)>;
+
+template <class Token, class Body>
+auto initiate_void(const asio::any_io_executor& ex, Token&& token, Body&& body) {
+    if constexpr (is_with_diagnostics<std::decay_t<Token>>::value) {
+        return asio::async_initiate<decltype(token.token), void(error_code)>(initiate_op<void>{ex, token.diag},
+                                                                             token.token, std::forward<Body>(body));
+    } else {
+        return asio::async_initiate<Token, void(error_code)>(initiate_op<void>{ex, nullptr}, token,
+                                                             std::forward<Body>(body));
+    }
+}
+
 /// State shared by all handles of one client.
 struct client_state {
     /// The executor connect() ran on: operations started with a completion token run their
@@ -71,34 +104,139 @@ class client {
 public:
     client() = default;
 
-    /// Parses `uri`, selects the server (the writable primary among the hosts), opens the
-    /// first connection (handshake + auth) and returns a client. Throws morm::error:
-    /// errc::bad_uri with the position, errc::network/timeout/auth_failed/tls_error.
+    /// \brief Parses `uri`, selects the server (the writable primary among the hosts), opens
+    /// the first connection (handshake + auth) and returns a client.
+    /// \par Errors
+    ///   errc::bad_uri (with the position), errc::not_supported (mongodb+srv://, an
+    ///   unsupported authMechanism), errc::network / timeout / auth_failed / tls_error, and
+    ///   errc::network with every host's failure in the message when no server suits.
+    /// \par Completion signature
+    ///   `void(morm::error_code, morm::client)`.
+    /// \par Executor
+    ///   The client keeps the executor the operation runs on: the calling coroutine's
+    ///   (no token) or `ex` (token form; the handler runs on its associated executor,
+    ///   `ex` by default). Token-form operations of the client and of every handle made from
+    ///   it run there.
+    /// \par Object lifetimes
+    ///   `uri` and `opts` are copied; nothing must outlive the call.
+    /// \par Cancellation
+    ///   Terminal: aborts the connection attempt (connect, TLS, handshake or auth I/O);
+    ///   completes with asio::error::operation_aborted; no client is made.
     static asio::awaitable<client> connect(std::string_view uri, client_options opts = {});
     static asio::awaitable<client> connect(connection_string uri, client_options opts = {});
+    template <token_for<client> Token>
+    static auto connect(asio::any_io_executor ex, std::string_view uri, client_options opts, Token&& token) {
+        return detail::initiate<client>(ex, token,
+                                        [u = std::string(uri), opts = std::move(opts)](error_code& ec, diagnostics& diag) {
+                                            return connect(u, opts, ec, diag);
+                                        });
+    }
+    template <token_for<client> Token>
+    static auto connect(asio::any_io_executor ex, std::string_view uri, Token&& token) {
+        return connect(std::move(ex), uri, client_options{}, std::forward<Token>(token));
+    }
+    /// The no-throw body of connect() for callers composing inside their own coroutine:
+    /// failure sets `ec`/`diag` and returns an invalid client.
+    static asio::awaitable<client> connect(std::string_view uri, client_options opts, error_code& ec,
+                                           diagnostics& diag);
 
     /// A handle to database `name` (no I/O).
     morm::database database(std::string_view name) const;
     /// The database named in the connection string; throws if it names none.
     morm::database default_database() const;
 
-    /// Runs `cmd` against `db` and returns the reply (ok:0 throws with the server's error).
+    /// \brief Runs `cmd` against database `db` and returns the server's reply.
+    /// \par Errors
+    ///   ok:0 is errc::server_error with the server's code, codeName and errmsg.
+    /// \par Completion signature
+    ///   `void(morm::error_code, bson::document)`.
+    /// \par Executor
+    ///   Token form: the body runs on the client's executor; the handler on its associated
+    ///   executor (the client's by default).
+    /// \par Object lifetimes
+    ///   `db` is copied. `cmd` is taken by reference and must outlive the operation. The
+    ///   client handle is copied into the operation.
+    /// \par Cancellation
+    ///   Terminal: aborts the pool wait or socket I/O; completes with
+    ///   asio::error::operation_aborted; a connection cut mid-reply is closed, not reused.
+    ///   Whether a cancelled command took effect on the server is unknown.
     asio::awaitable<bson::document> run_command(std::string_view db, const bson::document& cmd) const;
+    template <token_for<bson::document> Token>
+    auto run_command(std::string_view db, const bson::document& cmd, Token&& token) const {
+        return detail::initiate<bson::document>(
+            state_->ex, token, [self = *this, d = std::string(db), &cmd](error_code& ec, diagnostics& diag) {
+                return self.run_command(d, cmd, ec, diag);
+            });
+    }
 
+    /// \brief The names of the server's databases (listDatabases, nameOnly).
+    /// \par Completion signature
+    ///   `void(morm::error_code, std::vector<std::string>)`.
+    /// \par Executor
+    ///   As run_command().
+    /// \par Object lifetimes
+    ///   None: the client handle is copied into the operation.
+    /// \par Cancellation
+    ///   Terminal: aborts the pool wait or socket I/O; completes with
+    ///   asio::error::operation_aborted; a connection cut mid-reply is closed, not reused.
     asio::awaitable<std::vector<std::string>> list_database_names() const;
+    template <token_for<std::vector<std::string>> Token>
+    auto list_database_names(Token&& token) const {
+        return detail::initiate<std::vector<std::string>>(
+            state_->ex, token, [self = *this](error_code& ec, diagnostics& diag) { return self.list_database_names(ec, diag); });
+    }
 
-    /// Writes every group (see batch_write.hpp) over one pooled connection: unordered
-    /// groups pipelined in one socket write, ordered ones batch by batch. Never throws;
-    /// per-item outcomes land in the groups. A failure to get a connection sends nothing
+    /// \brief Writes every group (see batch_write.hpp) over one pooled connection: unordered
+    /// groups pipelined in one socket write, ordered ones batch by batch.
+    /// Per-item outcomes land in the groups. A failure to get a connection sends nothing
     /// (every outcome stays pending); a connection lost mid-run leaves the items whose reply
-    /// never came `unacknowledged`. `groups` (and what their encoders capture) must outlive
-    /// the call. Runs on the calling coroutine's executor; cancellation as for any read or
-    /// write on the connection (the connection is then closed, never reused).
+    /// never came `outcome_unknown`.
+    /// \par Forms
+    ///   This one reports through `ec`/`diag` and never throws (it runs in the calling
+    ///   coroutine, on its executor); the token form completes with the same code.
+    /// \par Completion signature
+    ///   `void(morm::error_code)`.
+    /// \par Executor
+    ///   Token form: the body runs on the client's executor; the handler on its associated
+    ///   executor (the client's by default).
+    /// \par Object lifetimes
+    ///   `groups` (and what their encoders capture) and `stats` must outlive the operation.
+    /// \par Cancellation
+    ///   Terminal: aborts the pool wait (nothing sent) or the socket I/O; completes with
+    ///   asio::error::operation_aborted. A connection cut mid-run is closed, never reused;
+    ///   items whose reply never came keep an unknown outcome (they may have been applied).
     asio::awaitable<void> write_groups(std::span<write_group> groups, error_code& ec, diagnostics& diag,
                                        pipeline_stats* stats = nullptr) const;
+    template <detail::void_token Token>
+    auto write_groups(std::span<write_group> groups, pipeline_stats* stats, Token&& token) const {
+        return detail::initiate_void(state_->ex, token, [self = *this, groups, stats](error_code& ec, diagnostics& diag) {
+            return self.write_groups(groups, ec, diag, stats);
+        });
+    }
+    template <detail::void_token Token>
+    auto write_groups(std::span<write_group> groups, Token&& token) const {
+        return write_groups(groups, nullptr, std::forward<Token>(token));
+    }
 
-    /// Checks a connection out of the pool, e.g. to pipeline several commands on it.
+    /// \brief Checks a connection out of the pool, e.g. to pipeline several commands on it.
+    /// It goes back to the pool when the returned handle is destroyed (or release()d).
+    /// \par Errors
+    ///   errc::pool_closed, errc::pool_timeout (waitQueueTimeoutMS), connection errors.
+    /// \par Completion signature
+    ///   `void(morm::error_code, net::pooled_connection)`.
+    /// \par Executor
+    ///   As run_command().
+    /// \par Object lifetimes
+    ///   None: the client handle is copied into the operation.
+    /// \par Cancellation
+    ///   Terminal: aborts the wait for a free connection (or the opening of a new one);
+    ///   completes with asio::error::operation_aborted; nothing stays checked out.
     asio::awaitable<net::pooled_connection> acquire() const;
+    template <token_for<net::pooled_connection> Token>
+    auto acquire(Token&& token) const {
+        return detail::initiate<net::pooled_connection>(
+            state_->ex, token, [self = *this](error_code& ec, diagnostics& diag) { return self.acquire(ec, diag); });
+    }
 
     const connection_string& uri() const { return state_->uri; }
     /// The hello reply of the selected server (limits, wire version, replica set name).
@@ -111,6 +249,14 @@ public:
     const std::shared_ptr<detail::client_state>& state() const noexcept { return state_; }
 
 private:
+    // The no-throw bodies of the operations above.
+    static asio::awaitable<client> connect_body(connection_string uri, client_options opts, error_code& ec,
+                                                diagnostics& diag);
+    asio::awaitable<bson::document> run_command(std::string_view db, const bson::document& cmd, error_code& ec,
+                                                diagnostics& diag) const;
+    asio::awaitable<std::vector<std::string>> list_database_names(error_code& ec, diagnostics& diag) const;
+    asio::awaitable<net::pooled_connection> acquire(error_code& ec, diagnostics& diag) const;
+
     std::shared_ptr<detail::client_state> state_;
 };
 

@@ -4,9 +4,24 @@
 // _id; an object already in the session is returned as is, local changes included).
 // stream() yields objects batch by batch without tracking them, so memory stays bounded
 // by the batch size however large the result.
+//
+// Every operation that runs a command has two forms: `co_await q.all()` throws
+// morm::error; `q.all(token)` takes any Asio completion token and throws nothing
+// (morm::with_diagnostics(diag, token) also receives the server's message). Common
+// sections of the operations below:
+//  - Executor: the token form's body runs on the engine's client executor; its handler on
+//    the handler's associated executor (that one by default).
+//  - Object lifetimes: the token form copies the query (filter, sort, options), so
+//    `s.query<User>().filter(...).all(token)` on a temporary is fine; the session must
+//    outlive the operation.
+//  - Cancellation: terminal cancellation through the token's slot aborts the pool wait or
+//    socket I/O; the operation completes with asio::error::operation_aborted; a connection
+//    cut mid-reply is closed, not reused. For update()/remove(), whether the server applied
+//    the write is then unknown.
 #pragma once
 
 #include <morm/client/collection.hpp>
+#include <morm/detail/initiate.hpp>
 #include <morm/orm/expr.hpp>
 #include <morm/orm/session.hpp>
 
@@ -14,39 +29,160 @@
 
 #include <fmt/format.h>
 
+#include <concepts>
 #include <memory>
-#include <tuple>
 #include <optional>
+#include <tuple>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 namespace morm {
+
+namespace detail {
+
+/// Calls `f(view, ec, diag)` for every document of `c`, one await per batch (not per
+/// document); stops when `f` sets `ec` or the cursor fails.
+template <class F>
+asio::awaitable<void> for_each_doc(cursor& c, error_code& ec, diagnostics& diag, F f) {
+    while (co_await nothrow_await(c.next_batch(), ec, diag)) {
+        bson_iter_t it;
+        if (!c.batch().init_iter(it)) continue;
+        while (bson_iter_next(&it)) {
+            if (!BSON_ITER_HOLDS_DOCUMENT(&it)) continue;
+            std::uint32_t len;
+            const std::uint8_t* data;
+            bson_iter_document(&it, &len, &data);
+            f(bson::document_view(data, len), ec, diag);
+            if (ec) co_return;
+        }
+    }
+}
+
+/// `{$set: {...}, $inc: {...}}` from update operators grouped by operator; false if an
+/// append failed (the update must then not be sent).
+[[nodiscard]] inline bool build_update(bson::document& u, std::initializer_list<const update_op*> ops) {
+    std::vector<std::string> seen;
+    bool ok = true;
+    for (auto* first : ops) {
+        if (std::find(seen.begin(), seen.end(), first->op()) != seen.end()) continue;
+        seen.push_back(first->op());
+        bson_t sub;
+        if (!bson_append_document_begin(u.get(), first->op().c_str(), -1, &sub)) return false;
+        for (auto* o : ops)
+            if (o->op() == first->op())
+                ok = ok && bson_append_value(&sub, o->path().c_str(), static_cast<int>(o->path().size()), &o->value());
+        if (!bson_append_document_end(u.get(), &sub) || !ok) return false;
+    }
+    return true;
+}
+
+template <class T>
+concept update_op_arg = std::same_as<std::remove_cvref_t<T>, update_op>;
+
+}  // namespace detail
 
 /// Streams query results as plain (untracked) objects, one batch in memory at a time.
 template <codec::model T>
 class result_stream {
 public:
-    explicit result_stream(cursor c) : cursor_(std::move(c)) {}
-
-    /// Decodes the next object into `out`; false at the end. Decode errors throw
-    /// morm::error (errc::decode_error) naming the field path.
-    asio::awaitable<bool> next(T& out) {
-        auto d = co_await cursor_.next();
-        if (!d) co_return false;
-        out = T{};
-        diagnostics diag;
-        if (auto ec = codec::decode(*d, out, &diag)) throw error(ec, diag);
-        co_return true;
+    result_stream() = default;
+    /// `ex` runs the token forms of next() (query::stream() passes the client's executor).
+    explicit result_stream(cursor c, asio::any_io_executor ex = {}) : cursor_(std::move(c)), ex_(std::move(ex)) {}
+    result_stream(result_stream&& o) noexcept : cursor_(std::move(o.cursor_)), ex_(std::move(o.ex_)), pos_(o.pos_) {
+        reposition(o.iter_valid_);
     }
-    /// The next object, or nullopt at the end.
+    result_stream& operator=(result_stream&& o) noexcept {
+        if (this != &o) {
+            cursor_ = std::move(o.cursor_);
+            ex_ = std::move(o.ex_);
+            pos_ = o.pos_;
+            reposition(o.iter_valid_);
+        }
+        return *this;
+    }
+
+    /// \brief Decodes the next object into `out`; false at the end.
+    /// \par Errors
+    ///   errc::decode_error naming the field path, and the cursor's (getMore) errors.
+    /// \par Completion signature
+    ///   `void(morm::error_code, bool)` (`void(morm::error_code, std::optional<T>)` for
+    ///   next() without `out`).
+    /// \par Executor
+    ///   Token form: the body runs on the client's executor; the handler on its associated
+    ///   executor (the client's by default).
+    /// \par Object lifetimes
+    ///   The stream and `out` must outlive the operation; one next() at a time.
+    /// \par Cancellation
+    ///   Terminal: aborts the getMore in flight; completes with
+    ///   asio::error::operation_aborted; a connection cut mid-reply is closed, not reused.
+    ///   The stream should then be dropped.
+    asio::awaitable<bool> next(T& out) {
+        error_code ec;
+        diagnostics diag;
+        const bool got = co_await next_body(out, ec, diag);
+        if (ec) throw error(ec, std::move(diag));
+        co_return got;
+    }
+    template <token_for<bool> Token>
+    auto next(T& out, Token&& token) {
+        return detail::initiate<bool>(executor(), token,
+                                      [this, &out](error_code& ec, diagnostics& diag) { return next_body(out, ec, diag); });
+    }
+    /// The next object, or nullopt at the end (sections as next(out)).
     asio::awaitable<std::optional<T>> next() {
         T obj{};
         if (co_await next(obj)) co_return std::optional<T>(std::move(obj));
         co_return std::nullopt;
     }
+    template <token_for<std::optional<T>> Token>
+    auto next(Token&& token) {
+        return detail::initiate<std::optional<T>>(executor(), token, [this](error_code& ec, diagnostics& diag) {
+            return next_optional_body(ec, diag);
+        });
+    }
+    /// The cursor the stream reads batches from (its id, exhausted()); reading from it
+    /// directly skips what the stream has not returned yet.
     const cursor& underlying() const noexcept { return cursor_; }
 
 private:
+    const asio::any_io_executor& executor() const noexcept { return ex_; }
+
+    asio::awaitable<bool> next_body(T& out, error_code& ec, diagnostics& diag) {
+        for (;;) {
+            if (iter_valid_ && bson_iter_next(&iter_)) {
+                ++pos_;
+                if (!BSON_ITER_HOLDS_DOCUMENT(&iter_)) continue;
+                std::uint32_t len;
+                const std::uint8_t* data;
+                bson_iter_document(&iter_, &len, &data);
+                out = T{};
+                if ((ec = codec::decode(bson::document_view(data, len), out, &diag))) co_return false;
+                co_return true;
+            }
+            iter_valid_ = false;
+            if (!co_await detail::nothrow_await(cursor_.next_batch(), ec, diag)) co_return false;
+            pos_ = 0;
+            iter_valid_ = cursor_.batch().init_iter(iter_);
+        }
+    }
+    asio::awaitable<std::optional<T>> next_optional_body(error_code& ec, diagnostics& diag) {
+        T obj{};
+        if (co_await next_body(obj, ec, diag)) co_return std::optional<T>(std::move(obj));
+        co_return std::nullopt;
+    }
+    /// After a move: the iterator pointed into the old batch buffer; re-create it at the
+    /// same position in the moved one.
+    void reposition(bool valid) {
+        iter_valid_ = valid && cursor_.batch().init_iter(iter_);
+        for (std::size_t k = 0; k < pos_ && iter_valid_; ++k) bson_iter_next(&iter_);
+    }
+
     cursor cursor_;
+    asio::any_io_executor ex_;
+    bson_iter_t iter_{};
+    bool iter_valid_ = false;
+    std::size_t pos_ = 0;  // elements consumed from the current batch
 };
 
 template <codec::model T>
@@ -97,129 +233,263 @@ public:
     const morm::filter& current_filter() const noexcept { return filter_; }
     const find_options& options() const noexcept { return opts_; }
 
-    /// Every matching object (tracked).
-    asio::awaitable<std::vector<std::shared_ptr<T>>> all() {
-        require_full("all");
-        auto c = co_await coll().find(filter_.document(), opts_);
-        std::vector<std::shared_ptr<T>> out;
-        const auto& ops = detail::ops_for<T>();
-        while (auto d = co_await c.next()) {
-            // Objects staged for deletion in this session are left out.
-            if (auto p = s_->track_loaded(ops, *d)) out.push_back(std::static_pointer_cast<T>(std::move(p)));
-        }
-        co_return out;
+    /// \brief Every matching object (tracked).
+    /// \par Completion signature
+    ///   `void(morm::error_code, std::vector<std::shared_ptr<T>>)`.
+    /// \par Executor, object lifetimes, cancellation
+    ///   See the top of this file.
+    asio::awaitable<std::vector<std::shared_ptr<T>>> all() { return throwing(&query::all_body); }
+    template <token_for<std::vector<std::shared_ptr<T>>> Token>
+    auto all(Token&& token) const {
+        return start<std::vector<std::shared_ptr<T>>>(token, &query::all_body);
     }
-    /// The first match or nullptr.
-    asio::awaitable<std::shared_ptr<T>> first() {
-        require_full("first");
-        find_options o = opts_;
-        o.limit = 1;
-        o.single_batch = true;
-        auto c = co_await coll().find(filter_.document(), o);
-        auto d = co_await c.next();
-        if (!d) co_return nullptr;
-        co_return std::static_pointer_cast<T>(s_->track_loaded(detail::ops_for<T>(), *d));
+    /// \brief The first match or nullptr.
+    /// \par Completion signature
+    ///   `void(morm::error_code, std::shared_ptr<T>)`.
+    asio::awaitable<std::shared_ptr<T>> first() { return throwing(&query::first_body); }
+    template <token_for<std::shared_ptr<T>> Token>
+    auto first(Token&& token) const {
+        return start<std::shared_ptr<T>>(token, &query::first_body);
     }
-    /// Exactly one match: errc::not_found if none, errc::multiple_results if more.
-    asio::awaitable<std::shared_ptr<T>> one() {
-        auto r = co_await one_or_none();
-        if (!r) throw error(errc::not_found, fmt::format("query on '{}' matched no document: {}", collection_name(),
-                                                         filter_.document().to_json()));
-        co_return r;
+    /// \brief Exactly one match: errc::not_found if none, errc::multiple_results if more.
+    /// \par Completion signature
+    ///   `void(morm::error_code, std::shared_ptr<T>)`.
+    asio::awaitable<std::shared_ptr<T>> one() { return throwing(&query::one_body); }
+    template <token_for<std::shared_ptr<T>> Token>
+    auto one(Token&& token) const {
+        return start<std::shared_ptr<T>>(token, &query::one_body);
     }
-    /// One match or nullptr; errc::multiple_results if more than one.
-    asio::awaitable<std::shared_ptr<T>> one_or_none() {
-        require_full("one_or_none");
-        find_options o = opts_;
-        o.limit = 2;
-        auto c = co_await coll().find(filter_.document(), o);
-        auto d1 = co_await c.next();
-        if (!d1) co_return nullptr;
-        bson::document first;
-        first.assign(*d1);
-        if (co_await c.next())
-            throw error(errc::multiple_results, fmt::format("query on '{}' matched more than one document: {}",
-                                                            collection_name(), filter_.document().to_json()));
-        co_return std::static_pointer_cast<T>(s_->track_loaded(detail::ops_for<T>(), first.view()));
+    /// \brief One match or nullptr; errc::multiple_results if more than one.
+    /// \par Completion signature
+    ///   `void(morm::error_code, std::shared_ptr<T>)`.
+    asio::awaitable<std::shared_ptr<T>> one_or_none() { return throwing(&query::one_or_none_body); }
+    template <token_for<std::shared_ptr<T>> Token>
+    auto one_or_none(Token&& token) const {
+        return start<std::shared_ptr<T>>(token, &query::one_or_none_body);
     }
-    /// Partially loaded objects (see only()), not tracked.
-    asio::awaitable<std::vector<T>> partial() {
-        auto c = co_await coll().find(filter_.document(), opts_);
-        std::vector<T> out;
-        while (auto d = co_await c.next()) {
-            T obj{};
-            // Absent fields keep their defaults: a document without them is expected here,
-            // so a decode failure (a missing field) is not an error. The fields that were
-            // present were decoded before it.
-            std::ignore = codec::decode(*d, obj, nullptr);
-            out.push_back(std::move(obj));
-        }
-        co_return out;
+    /// \brief Partially loaded objects (see only()), not tracked.
+    /// \par Completion signature
+    ///   `void(morm::error_code, std::vector<T>)`.
+    asio::awaitable<std::vector<T>> partial() { return throwing(&query::partial_body); }
+    template <token_for<std::vector<T>> Token>
+    auto partial(Token&& token) const {
+        return start<std::vector<T>>(token, &query::partial_body);
     }
-    asio::awaitable<std::int64_t> count() {
-        count_options co;
-        co.skip = opts_.skip;
-        co.limit = opts_.limit;
-        co_return co_await coll().count_documents(filter_.document(), co);
+    /// \brief The number of matches (skip and limit apply).
+    /// \par Completion signature
+    ///   `void(morm::error_code, std::int64_t)`.
+    asio::awaitable<std::int64_t> count() { return throwing(&query::count_body); }
+    template <token_for<std::int64_t> Token>
+    auto count(Token&& token) const {
+        return start<std::int64_t>(token, &query::count_body);
     }
-    asio::awaitable<bool> exists() {
-        find_options o;
-        o.limit = 1;
-        o.single_batch = true;
-        o.projection = bson::document::from_json(R"({"_id": 1})");
-        auto c = co_await coll().find(filter_.document(), o);
-        auto d = co_await c.next();
-        co_return d.has_value();
+    /// \brief Whether anything matches.
+    /// \par Completion signature
+    ///   `void(morm::error_code, bool)`.
+    asio::awaitable<bool> exists() { return throwing(&query::exists_body); }
+    template <token_for<bool> Token>
+    auto exists(Token&& token) const {
+        return start<bool>(token, &query::exists_body);
     }
-    /// Streams untracked objects batch by batch (memory bounded by batch_size()).
-    asio::awaitable<result_stream<T>> stream() {
-        if (opts_.batch_size == 0) opts_.batch_size = 1000;
-        auto c = co_await coll().find(filter_.document(), opts_);
-        co_return result_stream<T>(std::move(c));
+    /// \brief Streams untracked objects batch by batch (memory bounded by batch_size(),
+    /// 1000 unless set).
+    /// \par Completion signature
+    ///   `void(morm::error_code, morm::result_stream<T>)`.
+    asio::awaitable<result_stream<T>> stream() { return throwing(&query::stream_body); }
+    template <token_for<result_stream<T>> Token>
+    auto stream(Token&& token) const {
+        return start<result_stream<T>>(token, &query::stream_body);
     }
-    /// Bulk update of every match on the server: `update(set(field(&User::name), "x"))`.
+    /// \brief Bulk update of every match on the server: `update(set(field(&User::name), "x"))`,
+    /// or `update(set(...), inc(...), token)`. Returns the number of modified documents.
     /// Objects already in the session are not refreshed (call session.refresh()).
-    template <class... U>
-    asio::awaitable<std::int64_t> update(const U&... ops) {
-        bson::document u;
-        build_update(u, {&ops...});
-        auto r = co_await coll().update_many(filter_.document(), u);
-        co_return r.modified_count;
+    /// \par Completion signature
+    ///   `void(morm::error_code, std::int64_t)`.
+    template <class... A>
+        requires(sizeof...(A) >= 1)
+    auto update(A&&... args) {
+        if constexpr ((detail::update_op_arg<A> && ...)) {
+            return throwing_update(make_update_doc({&args...}));
+        } else {
+            return update_with_token(std::forward_as_tuple(std::forward<A>(args)...),
+                                     std::make_index_sequence<sizeof...(A) - 1>{});
+        }
     }
-    /// Deletes every match on the server; returns the count.
-    asio::awaitable<std::int64_t> remove() {
-        auto r = co_await coll().delete_many(filter_.document());
-        co_return r.deleted_count;
+    /// \brief Deletes every match on the server; returns the count.
+    /// \par Completion signature
+    ///   `void(morm::error_code, std::int64_t)`.
+    asio::awaitable<std::int64_t> remove() { return throwing(&query::remove_body); }
+    template <token_for<std::int64_t> Token>
+    auto remove(Token&& token) const {
+        return start<std::int64_t>(token, &query::remove_body);
     }
 
 private:
+    template <class R>
+    using body_fn = asio::awaitable<R> (query::*)(error_code&, diagnostics&);
+
+    /// The no-token form: runs the body in the calling coroutine (this query outlives the
+    /// co_await expression) and throws on failure.
+    template <class R>
+    asio::awaitable<R> throwing(body_fn<R> body) {
+        error_code ec;
+        diagnostics diag;
+        R r = co_await (this->*body)(ec, diag);
+        if (ec) throw error(ec, std::move(diag));
+        co_return r;
+    }
+    /// The token form: the body runs on a copy of the query, so a temporary query is fine.
+    template <class R, class Token>
+    auto start(Token& token, body_fn<R> body) const {
+        return detail::initiate<R>(s_->get_engine().executor(), token,
+                                   [q = *this, body](error_code& ec, diagnostics& diag) mutable {
+                                       return (q.*body)(ec, diag);
+                                   });
+    }
+
     morm::collection coll() const { return s_->get_engine().template collection<T>(); }
     std::string_view collection_name() const { return codec::model_traits<T>::collection; }
-    void require_full(const char* what) const {
-        if (!opts_.projection.empty())
-            throw error(errc::invalid_argument,
-                        fmt::format("query::{}() with only(): partially loaded objects cannot be tracked; use partial()",
-                                    what));
+    [[nodiscard]] error_code require_full(const char* what, diagnostics& diag) const {
+        if (opts_.projection.empty()) return {};
+        diag.message =
+            fmt::format("query::{}() with only(): partially loaded objects cannot be tracked; use partial()", what);
+        return make_error_code(errc::invalid_argument);
     }
     query& sort_path(std::string_view path, order o) {
         detail::must(bson_append_int32(opts_.sort.get(), path.data(), static_cast<int>(path.size()), static_cast<int>(o)),
                      path);
         return *this;
     }
-    static void build_update(bson::document& u, std::initializer_list<const update_op*> ops) {
-        // Group by operator: {$set: {...}, $inc: {...}}.
-        std::vector<std::string> seen;
-        for (auto* first : ops) {
-            if (std::find(seen.begin(), seen.end(), first->op()) != seen.end()) continue;
-            seen.push_back(first->op());
-            bson_t sub;
-            detail::must(bson_append_document_begin(u.get(), first->op().c_str(), -1, &sub), first->path());
-            for (auto* o : ops)
-                if (o->op() == first->op())
-                    detail::must(bson_append_value(&sub, o->path().c_str(), static_cast<int>(o->path().size()), &o->value()),
-                                 o->path());
-            detail::must(bson_append_document_end(u.get(), &sub), first->path());
+
+    /// Tracks `d` and appends its object to `out` (objects staged for deletion in this
+    /// session are left out).
+    auto collect_tracked(std::vector<std::shared_ptr<T>>& out) {
+        return [this, &out](bson::document_view d, error_code& ec, diagnostics& diag) {
+            if (auto p = s_->track_loaded(detail::ops_for<T>(), d, ec, diag))
+                out.push_back(std::static_pointer_cast<T>(std::move(p)));
+        };
+    }
+
+    asio::awaitable<std::vector<std::shared_ptr<T>>> all_body(error_code& ec, diagnostics& diag) {
+        std::vector<std::shared_ptr<T>> out;
+        if ((ec = require_full("all", diag))) co_return out;
+        auto c = co_await detail::nothrow_await(coll().find(filter_.document(), opts_), ec, diag);
+        if (ec) co_return out;
+        co_await detail::for_each_doc(c, ec, diag, collect_tracked(out));
+        co_return out;
+    }
+    asio::awaitable<std::shared_ptr<T>> first_body(error_code& ec, diagnostics& diag) {
+        if ((ec = require_full("first", diag))) co_return nullptr;
+        find_options o = opts_;
+        o.limit = 1;
+        o.single_batch = true;
+        auto d = co_await detail::nothrow_await(coll().find_one(filter_.document(), o), ec, diag);
+        if (ec || !d) co_return nullptr;
+        co_return std::static_pointer_cast<T>(s_->track_loaded(detail::ops_for<T>(), d->view(), ec, diag));
+    }
+    asio::awaitable<std::shared_ptr<T>> one_body(error_code& ec, diagnostics& diag) {
+        auto r = co_await one_or_none_body(ec, diag);
+        if (!ec && !r) {
+            ec = make_error_code(errc::not_found);
+            diag.message = fmt::format("query on '{}' matched no document: {}", collection_name(),
+                                       filter_.document().to_json());
         }
+        co_return r;
+    }
+    asio::awaitable<std::shared_ptr<T>> one_or_none_body(error_code& ec, diagnostics& diag) {
+        if ((ec = require_full("one_or_none", diag))) co_return nullptr;
+        find_options o = opts_;
+        o.limit = 2;
+        auto c = co_await detail::nothrow_await(coll().find(filter_.document(), o), ec, diag);
+        if (ec) co_return nullptr;
+        std::vector<bson::document> found;
+        co_await detail::for_each_doc(c, ec, diag, [&found](bson::document_view d, error_code&, diagnostics&) {
+            found.emplace_back().assign(d);
+        });
+        if (ec || found.empty()) co_return nullptr;
+        if (found.size() > 1) {
+            ec = make_error_code(errc::multiple_results);
+            diag.message = fmt::format("query on '{}' matched more than one document: {}", collection_name(),
+                                       filter_.document().to_json());
+            co_return nullptr;
+        }
+        co_return std::static_pointer_cast<T>(s_->track_loaded(detail::ops_for<T>(), found.front().view(), ec, diag));
+    }
+    asio::awaitable<std::vector<T>> partial_body(error_code& ec, diagnostics& diag) {
+        std::vector<T> out;
+        auto c = co_await detail::nothrow_await(coll().find(filter_.document(), opts_), ec, diag);
+        if (ec) co_return out;
+        co_await detail::for_each_doc(c, ec, diag, [&out](bson::document_view d, error_code&, diagnostics&) {
+            T obj{};
+            // Absent fields keep their defaults: a document without them is expected here,
+            // so a decode failure (a missing field) is not an error. The fields that were
+            // present were decoded before it.
+            std::ignore = codec::decode(d, obj, nullptr);
+            out.push_back(std::move(obj));
+        });
+        co_return out;
+    }
+    asio::awaitable<std::int64_t> count_body(error_code& ec, diagnostics& diag) {
+        count_options co;
+        co.skip = opts_.skip;
+        co.limit = opts_.limit;
+        co_return co_await detail::nothrow_await(coll().count_documents(filter_.document(), co), ec, diag);
+    }
+    asio::awaitable<bool> exists_body(error_code& ec, diagnostics& diag) {
+        find_options o;
+        o.limit = 1;
+        o.single_batch = true;
+        o.projection = bson::document::from_json(R"({"_id": 1})");
+        auto d = co_await detail::nothrow_await(coll().find_one(filter_.document(), o), ec, diag);
+        co_return !ec && d.has_value();
+    }
+    asio::awaitable<result_stream<T>> stream_body(error_code& ec, diagnostics& diag) {
+        find_options o = opts_;
+        if (o.batch_size == 0) o.batch_size = 1000;
+        auto c = co_await detail::nothrow_await(coll().find(filter_.document(), o), ec, diag);
+        co_return result_stream<T>(std::move(c), s_->get_engine().executor());
+    }
+    asio::awaitable<std::int64_t> remove_body(error_code& ec, diagnostics& diag) {
+        auto r = co_await detail::nothrow_await(coll().delete_many(filter_.document()), ec, diag);
+        co_return r.deleted_count;
+    }
+
+    /// The update document; empty (no operator) if it could not be built, which
+    /// update_body() refuses before sending.
+    static bson::document make_update_doc(std::initializer_list<const update_op*> ops) {
+        bson::document u;
+        if (!detail::build_update(u, ops)) return {};
+        return u;
+    }
+    asio::awaitable<std::int64_t> update_body(const bson::document& u, error_code& ec, diagnostics& diag) {
+        if (u.empty()) {
+            ec = make_error_code(errc::invalid_argument);
+            diag.message = fmt::format("query::update() on '{}': the update document could not be built",
+                                       collection_name());
+            co_return 0;
+        }
+        auto r = co_await detail::nothrow_await(coll().update_many(filter_.document(), u), ec, diag);
+        co_return r.modified_count;
+    }
+    asio::awaitable<std::int64_t> throwing_update(bson::document u) {
+        error_code ec;
+        diagnostics diag;
+        auto n = co_await update_body(u, ec, diag);
+        if (ec) throw error(ec, std::move(diag));
+        co_return n;
+    }
+    template <class Tuple, std::size_t... I>
+    auto update_with_token(Tuple args, std::index_sequence<I...>) const {
+        static_assert((detail::update_op_arg<std::tuple_element_t<I, Tuple>> && ...),
+                      "query::update(ops..., token): every argument but the last must be an update operator");
+        auto& token = std::get<sizeof...(I)>(args);
+        using Token = std::tuple_element_t<sizeof...(I), Tuple>;
+        static_assert(token_for<Token, std::int64_t>, "query::update: the last argument must be a completion token");
+        return detail::initiate<std::int64_t>(
+            s_->get_engine().executor(), token,
+            [q = *this, u = make_update_doc({&std::get<I>(args)...})](error_code& ec, diagnostics& diag) mutable {
+                return q.update_body(u, ec, diag);
+            });
     }
 
     session* s_;
@@ -235,14 +505,24 @@ morm::query<T> session::query() {
 
 template <codec::model T>
 asio::awaitable<std::vector<T>> session::aggregate(const std::vector<bson::document>& pipeline) {
-    auto c = co_await engine_.collection<T>().aggregate(pipeline);
+    error_code ec;
+    diagnostics diag;
+    auto r = co_await aggregate_body<T>(pipeline, ec, diag);
+    if (ec) throw error(ec, std::move(diag));
+    co_return r;
+}
+
+template <codec::model T>
+asio::awaitable<std::vector<T>> session::aggregate_body(const std::vector<bson::document>& pipeline, error_code& ec,
+                                                        diagnostics& diag) {
     std::vector<T> out;
-    while (auto d = co_await c.next()) {
+    auto c = co_await detail::nothrow_await(engine_.collection<T>().aggregate(pipeline), ec, diag);
+    if (ec) co_return out;
+    co_await detail::for_each_doc(c, ec, diag, [&out](bson::document_view d, error_code& e, diagnostics& dg) {
         T obj{};
-        diagnostics diag;
-        if (auto ec = codec::decode(*d, obj, &diag)) throw error(ec, diag);
+        if ((e = codec::decode(d, obj, &dg))) return;
         out.push_back(std::move(obj));
-    }
+    });
     co_return out;
 }
 

@@ -16,9 +16,18 @@
 // server's maxWriteBatchSize / maxMessageSizeBytes, all written back-to-back on one
 // connection before the first reply is read. The outcome is per object: rejected and
 // unsent objects stay pending (fix them and commit again), the rest are persisted.
+//
+// Asynchronous operations (get, refresh, commit, aggregate, and the queries of
+// query.hpp) have a no-token form, `co_await op(...)`, that throws morm::error, and a
+// token form, `op(..., token)`, that takes any Asio completion token, throws nothing and
+// reports the server's message through morm::with_diagnostics(diag, token). The token form
+// runs its body on the engine's client executor; its handler runs on the handler's
+// associated executor (that one by default). The session (and the query's session) must
+// outlive every operation started on it, and only one may be in flight at a time.
 #pragma once
 
 #include <morm/client/batch_write.hpp>
+#include <morm/detail/initiate.hpp>
 #include <morm/orm/engine.hpp>
 #include <morm/orm/expr.hpp>
 #include <morm/orm/model_ops.hpp>
@@ -141,29 +150,63 @@ public:
     }
 
     // ---- loading ----------------------------------------------------------------
-    /// The object with this _id: from the identity map without I/O, else loaded (and
-    /// tracked). nullptr if there is none, or if it is staged for deletion. An id that
-    /// cannot be encoded (a string that is not valid UTF-8 or holds a NUL) throws
-    /// morm::error with errc::invalid_argument before anything is sent.
+    /// \brief The object with this _id: from the identity map without I/O, else loaded (and
+    /// tracked). nullptr if there is none, or if it is staged for deletion.
+    /// \par Errors
+    ///   An id that cannot be encoded (a string that is not valid UTF-8 or holds a NUL) is
+    ///   errc::invalid_argument, before anything is sent; errc::decode_error names the field
+    ///   of a stored document that does not decode as T.
+    /// \par Completion signature
+    ///   `void(morm::error_code, std::shared_ptr<T>)`.
+    /// \par Executor
+    ///   Token form: the body runs on the client's executor; the handler on its associated
+    ///   executor (the client's by default).
+    /// \par Object lifetimes
+    ///   The session must outlive the operation; `id` is copied by the token form.
+    /// \par Cancellation
+    ///   Terminal: aborts the pool wait or socket I/O; completes with
+    ///   asio::error::operation_aborted and nothing is tracked; a connection cut mid-reply is
+    ///   closed, not reused.
     template <codec::model T>
     asio::awaitable<std::shared_ptr<T>> get(const typename codec::model_traits<T>::id_type& id) {
-        const auto& ops = detail::ops_for<T>();
-        // An id that cannot be encoded must fail here: a filter without it would match
-        // whichever document comes first.
-        std::string key;
+        error_code ec;
         diagnostics diag;
-        if (auto ec = detail::id_key_of<T>(id, key, &diag)) throw error(ec, std::move(diag));
-        bool known = false;
-        auto tracked = lookup(ops, key, known);
-        // Known to the session: its object, or nullptr when it is staged for deletion.
-        if (known) co_return std::static_pointer_cast<T>(tracked);
-        auto p = co_await load_one(ops, key);
-        co_return std::static_pointer_cast<T>(p);
+        auto p = co_await get_body<T>(id, ec, diag);
+        if (ec) throw error(ec, std::move(diag));
+        co_return p;
     }
-    /// Reloads the object from the server, discarding local changes.
+    template <codec::model T, token_for<std::shared_ptr<T>> Token>
+    auto get(typename codec::model_traits<T>::id_type id, Token&& token) {
+        return detail::initiate<std::shared_ptr<T>>(
+            engine_.executor(), token,
+            [this, id = std::move(id)](error_code& ec, diagnostics& diag) { return get_body<T>(id, ec, diag); });
+    }
+    /// \brief Reloads the object from the server, discarding local changes.
+    /// \par Errors
+    ///   errc::invalid_argument if the object is not in the session; errc::not_found if its
+    ///   document no longer exists.
+    /// \par Completion signature
+    ///   `void(morm::error_code)`.
+    /// \par Executor
+    ///   As get().
+    /// \par Object lifetimes
+    ///   The session must outlive the operation; `obj` is copied (shared ownership).
+    /// \par Cancellation
+    ///   Terminal: aborts the pool wait or socket I/O; completes with
+    ///   asio::error::operation_aborted and the object keeps its local state.
     template <codec::model T>
     asio::awaitable<void> refresh(const std::shared_ptr<T>& obj) {
-        co_await refresh_impl(detail::ops_for<T>(), obj.get());
+        error_code ec;
+        diagnostics diag;
+        co_await refresh_impl(detail::ops_for<T>(), obj.get(), ec, diag);
+        if (ec) throw error(ec, std::move(diag));
+    }
+    template <codec::model T, detail::void_token Token>
+    auto refresh(std::shared_ptr<T> obj, Token&& token) {
+        return detail::initiate_void(engine_.executor(), token,
+                                      [this, obj = std::move(obj)](error_code& ec, diagnostics& diag) {
+                                          return refresh_impl(detail::ops_for<T>(), obj.get(), ec, diag);
+                                      });
     }
     /// Forgets the object: no longer tracked, staged work on it dropped.
     template <codec::model T>
@@ -175,21 +218,60 @@ public:
     /// loaded/committed state.
     void rollback();
 
-    /// Flushes everything staged and every change to tracked objects. Throws
-    /// commit_error (with the per-object result) if some objects were not written, or
-    /// morm::error if nothing could be sent at all (e.g. no connection).
+    /// \brief Flushes everything staged and every change to tracked objects.
+    /// \par Errors
+    ///   The no-token form throws commit_error (with the per-object result) if some objects
+    ///   were not written, or morm::error if nothing could be sent at all (e.g. no
+    ///   connection). The other forms report the same codes and messages and still return
+    ///   the result, which lists every object that was not written.
+    /// \par Completion signature
+    ///   `void(morm::error_code, morm::commit_result)`: the result is the real one on error
+    ///   too (`std::future<commit_result>` from asio::use_future throws instead).
+    /// \par Executor
+    ///   Token form: the body runs on the client's executor; the handler on its associated
+    ///   executor (the client's by default). commit(ec, diag) runs in the calling coroutine.
+    /// \par Object lifetimes
+    ///   The session and its objects must outlive the operation; do not touch the session
+    ///   until it completes.
+    /// \par Cancellation
+    ///   Terminal: aborts the pool wait (nothing is sent; everything stays pending) or the
+    ///   socket I/O; completes with asio::error::operation_aborted. A connection cut
+    ///   mid-reply is closed, not reused. Writes sent whose reply never came may or may not
+    ///   have been applied: their objects stay pending, reported in the result with
+    ///   errc::outcome_unknown (a later commit re-sends them; ids are client-side, so an
+    ///   insert that had landed is recognised rather than duplicated).
     asio::awaitable<commit_result> commit();
     /// Non-throwing form for hot loops: failures set `ec`/`diag` (same codes and messages
     /// as commit_error) and the result still lists every object that was not written.
     asio::awaitable<commit_result> commit(error_code& ec, diagnostics& diag);
-
+    template <token_for<commit_result> Token>
+    auto commit(Token&& token) {
+        return detail::initiate<commit_result>(engine_.executor(), token,
+                                               [this](error_code& ec, diagnostics& diag) { return commit(ec, diag); });
+    }
 
     template <codec::model T>
     morm::query<T> query();
 
-    /// Runs an aggregation on T's collection; the results are decoded as T (not tracked).
+    /// \brief Runs an aggregation on T's collection; the results are decoded as T (not
+    /// tracked).
+    /// \par Completion signature
+    ///   `void(morm::error_code, std::vector<T>)`.
+    /// \par Executor
+    ///   As get().
+    /// \par Object lifetimes
+    ///   The session and `pipeline` must outlive the operation.
+    /// \par Cancellation
+    ///   Terminal: aborts the pool wait or socket I/O; completes with
+    ///   asio::error::operation_aborted; a connection cut mid-reply is closed, not reused.
     template <codec::model T>
     asio::awaitable<std::vector<T>> aggregate(const std::vector<bson::document>& pipeline);
+    template <codec::model T, token_for<std::vector<T>> Token>
+    auto aggregate(const std::vector<bson::document>& pipeline, Token&& token) {
+        return detail::initiate<std::vector<T>>(engine_.executor(), token, [this, &pipeline](error_code& ec, diagnostics& diag) {
+            return aggregate_body<T>(pipeline, ec, diag);
+        });
+    }
 
     /// Objects held (tracked + staged).
     std::size_t size() const noexcept;
@@ -202,6 +284,9 @@ public:
     /// already in the identity map (its local state wins), else a new tracked object;
     /// nullptr if the session has it staged for deletion.
     std::shared_ptr<void> track_loaded(const detail::model_ops& ops, bson::document_view doc);
+    /// No-throw form: a document without _id or that does not decode sets `ec`/`diag`.
+    std::shared_ptr<void> track_loaded(const detail::model_ops& ops, bson::document_view doc, error_code& ec,
+                                       diagnostics& diag);
 
     struct entry;  // implementation detail (src/orm/session.cpp)
 
@@ -211,9 +296,28 @@ private:
     std::shared_ptr<void> stage_merge(const detail::model_ops& ops, std::shared_ptr<void> obj);
     void stage_remove(const detail::model_ops& ops, const void* obj);
     void expunge_impl(const detail::model_ops& ops, const void* obj);
+    template <codec::model T>
+    asio::awaitable<std::shared_ptr<T>> get_body(const typename codec::model_traits<T>::id_type& id, error_code& ec,
+                                                 diagnostics& diag) {
+        const auto& ops = detail::ops_for<T>();
+        // An id that cannot be encoded must fail here: a filter without it would match
+        // whichever document comes first.
+        std::string key;
+        if ((ec = detail::id_key_of<T>(id, key, &diag))) co_return nullptr;
+        bool known = false;
+        auto tracked = lookup(ops, key, known);
+        // Known to the session: its object, or nullptr when it is staged for deletion.
+        if (known) co_return std::static_pointer_cast<T>(tracked);
+        auto p = co_await load_one(ops, key, ec, diag);
+        co_return std::static_pointer_cast<T>(p);
+    }
+    template <codec::model T>
+    asio::awaitable<std::vector<T>> aggregate_body(const std::vector<bson::document>& pipeline, error_code& ec,
+                                                   diagnostics& diag);
     /// Loads the document whose _id has identity key `idkey` (see detail::value_key).
-    asio::awaitable<std::shared_ptr<void>> load_one(const detail::model_ops& ops, const std::string& idkey);
-    asio::awaitable<void> refresh_impl(const detail::model_ops& ops, void* obj);
+    asio::awaitable<std::shared_ptr<void>> load_one(const detail::model_ops& ops, const std::string& idkey,
+                                                    error_code& ec, diagnostics& diag);
+    asio::awaitable<void> refresh_impl(const detail::model_ops& ops, void* obj, error_code& ec, diagnostics& diag);
     entry* find_entry(const detail::model_ops& ops, const void* obj);
     /// Re-keys a pending entry under its object's current id; invalid_argument if that id
     /// cannot be encoded or another object of the session has it.
