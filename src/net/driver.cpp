@@ -125,6 +125,7 @@ public:
 private:
     asio::awaitable<void> write_step(std::span<const std::uint8_t> bytes);
     asio::awaitable<void> read_step(std::span<const std::uint8_t>& frame);
+    void take_frame(std::span<const std::uint8_t>& frame);
     asio::awaitable<void> exchange(std::span<const std::uint8_t> bytes, std::size_t replies);
     asio::awaitable<error_code> read_frame();
     asio::awaitable<std::tuple<error_code, std::size_t>> read_some(std::span<std::uint8_t> into);
@@ -154,10 +155,13 @@ asio::awaitable<void> runner::run(error_code& ec, diagnostics& diag) {
         next_action act = algo_.resume(io, frame);
         io.clear();
         frame = {};
+        // After a failure (a cancellation included) nothing is awaited any more: a cancelled
+        // coroutine throws at its next co_await, and the algorithm must still see the error.
         if (act.type == next_action::kind::write) {
-            co_await write_step(act.bytes);
+            if (!failure_) co_await write_step(act.bytes);
         } else if (act.type == next_action::kind::read) {
-            co_await read_step(frame);
+            if (delivered_ < queue_.size() || failure_) take_frame(frame);
+            else co_await read_step(frame);
         } else {
             ec = act.ec;
             diag = algo_.diag();
@@ -182,7 +186,6 @@ asio::awaitable<void> runner::write_step(std::span<const std::uint8_t> bytes) {
         delivered_ = expected_ = 0;
         rd_.discard_taken();
     }
-    if (failure_) co_return;
     std::size_t replies = wire::algo::for_each_frame(bytes, [&](const wire::algo::frame_info& fi) {
         if (mon_.on()) mon_.started(fi.bytes, fi.request_id);
     });
@@ -247,10 +250,13 @@ asio::awaitable<void> runner::read_step(std::span<const std::uint8_t>& frame) {
             }
         }
     }
-    if (delivered_ < queue_.size()) {
-        frame = rd_.frame(queue_[delivered_++]);
-        if (mon_.on()) mon_.replied(frame);
-    }
+    take_frame(frame);
+}
+
+void runner::take_frame(std::span<const std::uint8_t>& frame) {
+    if (delivered_ >= queue_.size()) return;
+    frame = rd_.frame(queue_[delivered_++]);
+    if (mon_.on()) mon_.replied(frame);
 }
 
 asio::awaitable<error_code> runner::read_frame() {

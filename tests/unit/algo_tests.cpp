@@ -2,6 +2,17 @@
 // reads, with a connection reset and a cancellation injected at every step. No server.
 #include "algo_harness.hpp"
 
+#include <morm/client/write_pipeline.hpp>
+#include <morm/net/connection.hpp>
+#include <morm/net/driver.hpp>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/asio/as_tuple.hpp>
 #include <morm/client/batch_write.hpp>
 #include <morm/detail/base64.hpp>
 #include <morm/wire/algo/batch_splitter.hpp>
@@ -1049,4 +1060,178 @@ TEST_CASE("commands: byte fixtures of getMore, killCursors and saslContinue", "[
     CHECK(sr.done);
     CHECK(sr.payload == "xyz");
     bson_destroy(&r);
+}
+
+// ====================================================================== the driver
+
+namespace {
+
+namespace asio = boost::asio;
+
+/// A loopback peer for the driver: answers hello, then each request with `answer(request)`
+/// (no answer when it returns an empty frame), one connection at a time.
+struct loopback {
+    using answer_fn = std::function<bytes(const sent_command&)>;
+    loopback(asio::io_context& ioc, answer_fn a)
+        : acc(ioc, asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)), answer(std::move(a)) {}
+    asio::ip::tcp::acceptor acc;
+    answer_fn answer;
+    std::size_t requests = 0;
+
+    std::uint16_t port() const { return acc.local_endpoint().port(); }
+
+    asio::awaitable<void> serve() {
+        auto sock = co_await acc.async_accept(asio::use_awaitable);
+        for (;;) {
+            bytes frame(16);
+            auto [e1, n1] = co_await asio::async_read(sock, asio::buffer(frame), asio::as_tuple(asio::use_awaitable));
+            if (e1) co_return;
+            std::int32_t len;
+            std::memcpy(&len, frame.data(), 4);
+            frame.resize(static_cast<std::size_t>(len));
+            auto [e2, n2] = co_await asio::async_read(sock, asio::buffer(frame.data() + 16, frame.size() - 16),
+                                                      asio::as_tuple(asio::use_awaitable));
+            if (e2) co_return;
+            auto cmd = parse_write(frame);
+            REQUIRE(cmd.size() == 1);
+            ++requests;
+            bytes reply = cmd[0].name == "hello" ? reply_frame(cmd[0].request_id, hello_ok) : answer(cmd[0]);
+            if (reply.empty()) continue;
+            auto [e3, n3] = co_await asio::async_write(sock, asio::buffer(reply), asio::as_tuple(asio::use_awaitable));
+            if (e3) co_return;
+        }
+    }
+};
+
+struct recorded_event {
+    net::command_event::kind_t kind;
+    std::int32_t request_id;
+    std::string name;
+};
+
+template <class Body>
+void with_driver(loopback::answer_fn answer, Body body) {
+    asio::io_context ioc;
+    loopback peer(ioc, std::move(answer));
+    asio::co_spawn(ioc, peer.serve(), asio::detached);
+    auto events = std::make_shared<std::vector<recorded_event>>();
+    net::connection_params params;
+    params.listener = [events](const net::command_event& e) {
+        events->push_back({e.kind, e.request_id, std::string(e.command_name)});
+    };
+    bool finished = false;
+    asio::co_spawn(
+        ioc,
+        [&]() -> asio::awaitable<void> {
+            net::connection c(co_await asio::this_coro::executor);
+            error_code ec;
+            diagnostics diag;
+            // A named endpoint: g++ 12 destroys aggregate temporaries of a co_await expression twice.
+            net::endpoint ep{"127.0.0.1", peer.port()};
+            co_await c.async_connect(ep, params, ec, diag);
+            REQUIRE_FALSE(ec);
+            events->clear();  // the handshake's own events are not what these tests look at
+            co_await body(c, *events);
+            finished = true;
+        },
+        [](std::exception_ptr e) {
+            if (e) std::rethrow_exception(e);
+        });
+    ioc.run_for(std::chrono::seconds(10));
+    CHECK(finished);
+}
+
+}  // namespace
+
+TEST_CASE("algo: driver runs a pipelined write run over a socket and monitors each frame once", "[algo][driver]") {
+    with_driver([](const sent_command& c) { return reply_frame(c.request_id, ok_n(c.array_size("documents"))); },
+                [](net::connection& c, std::vector<recorded_event>& ev) -> asio::awaitable<void> {
+                    std::vector<write_group> groups;
+                    groups.push_back(make_group(write_kind::insert, 5, false));
+                    groups[0].max_batch = 2;
+                    error_code ec;
+                    diagnostics diag;
+                    pipeline_stats stats;
+                    co_await run_write_pipeline(c, groups, std::chrono::milliseconds(5000), ec, diag, &stats);
+                    CHECK_FALSE(ec);
+                    CHECK(groups[0].count_in(item_state::ok) == 5);
+                    CHECK(stats.writes == 1);
+                    CHECK(c.writes_issued() == 2);  // hello, then one write of three frames
+                    REQUIRE(ev.size() == 6);
+                    for (std::size_t i = 0; i < 3; ++i) {
+                        CHECK(ev[i].kind == net::command_event::started);
+                        CHECK(ev[i + 3].kind == net::command_event::succeeded);
+                        CHECK(ev[i + 3].request_id == ev[i].request_id);
+                        CHECK(ev[i].name == "insert");
+                    }
+                    CHECK(c.is_open());
+                });
+}
+
+TEST_CASE("algo: driver cancellation completes with operation_aborted and closes the connection", "[algo][driver]") {
+    using namespace asio::experimental::awaitable_operators;
+    with_driver([](const sent_command& c) {
+        // The first frame is answered, the second never: the caller cancels while waiting.
+        return c.int_at("documents.0._id") == 0 ? reply_frame(c.request_id, ok_n(1)) : bytes{};
+    },
+                [](net::connection& c, std::vector<recorded_event>& ev) -> asio::awaitable<void> {
+                    std::vector<write_group> groups;
+                    groups.push_back(make_group(write_kind::insert, 2, false));
+                    groups[0].max_batch = 1;
+                    error_code ec;
+                    diagnostics diag;
+                    asio::steady_timer timer(c.get_executor(), std::chrono::milliseconds(200));
+                    auto r = co_await (run_write_pipeline(c, groups, std::chrono::milliseconds(0), ec, diag) ||
+                                       timer.async_wait(asio::use_awaitable));
+                    CHECK(r.index() == 1);
+                    CHECK(ec == asio::error::operation_aborted);
+                    CHECK_FALSE(c.is_open());  // never back to a pool mid-reply
+                    CHECK(states(groups[0]) == std::vector<item_state>{item_state::ok, item_state::unacknowledged});
+                    std::size_t started = 0, succeeded = 0, failed = 0;
+                    for (auto& e : ev) {
+                        started += e.kind == net::command_event::started;
+                        succeeded += e.kind == net::command_event::succeeded;
+                        failed += e.kind == net::command_event::failed;
+                    }
+                    CHECK(started == 2);
+                    CHECK(succeeded == 1);
+                    CHECK(failed == 1);
+                });
+}
+
+TEST_CASE("algo: driver deadline ends a run with timeout and closes the connection", "[algo][driver]") {
+    with_driver([](const sent_command&) { return bytes{}; },
+                [](net::connection& c, std::vector<recorded_event>& ev) -> asio::awaitable<void> {
+                    error_code ec;
+                    diagnostics diag;
+                    get_more_algo algo(c.out_buffer(), c.request_id_counter(), "db", "items", 42, 0);
+                    co_await net::async_run(c, algo, std::chrono::milliseconds(100), ec, diag);
+                    CHECK(ec == errc::timeout);
+                    CHECK_THAT(diag.message, Catch::Contains("timed out after 100 ms"));
+                    CHECK_FALSE(c.is_open());
+                    REQUIRE(ev.size() == 2);
+                    CHECK(ev[1].kind == net::command_event::failed);
+                    // A closed connection fails at once, without I/O.
+                    kill_cursors_algo k(c.out_buffer(), c.request_id_counter(), "db", "items", 42);
+                    co_await net::async_run(c, k, std::chrono::milliseconds(0), ec, diag);
+                    CHECK(ec == errc::connection_closed);
+                });
+}
+
+TEST_CASE("algo: driver hands a server error reply to the algorithm and keeps the connection", "[algo][driver]") {
+    with_driver([](const sent_command& c) {
+        return reply_frame(c.request_id, R"({"ok": 0, "code": 43, "codeName": "CursorNotFound", "errmsg": "gone"})");
+    },
+                [](net::connection& c, std::vector<recorded_event>& ev) -> asio::awaitable<void> {
+                    error_code ec;
+                    diagnostics diag;
+                    get_more_algo algo(c.out_buffer(), c.request_id_counter(), "db", "items", 42, 0);
+                    co_await net::async_run(c, algo, std::chrono::milliseconds(0), ec, diag);
+                    CHECK(ec == errc::server_error);
+                    CHECK(diag.server_code == 43);
+                    CHECK(c.is_open());  // a whole reply was read: the stream is in step
+                    REQUIRE(ev.size() == 2);
+                    CHECK(ev[1].kind == net::command_event::failed);
+                    CHECK(ev[1].name == "getMore");
+                });
 }
