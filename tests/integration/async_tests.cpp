@@ -167,11 +167,7 @@ TEST_CASE("tokens: use_future for engine::create and session::commit", "[async][
     CHECK_NOTHROW(fdb.get());
 }
 
-// [!mayfail] until the pool wait is cancellable (net/pool, issue 10): at 8fba23b a
-// cancelled wait ends as errc::pool_timeout instead of operation_aborted. The rest (the
-// timer wins at once, nothing is sent, the next operation works) already holds.
-TEST_CASE("tokens: a get waiting for a pooled connection is cancelled by a timer",
-          "[async][cancel][!mayfail][integration]") {
+TEST_CASE("tokens: a get waiting for a pooled connection is cancelled by a timer", "[async][cancel][integration]") {
     using namespace asio::experimental::awaitable_operators;
     const std::string db = morm_test::unique_db("asynccancel");
     // One connection, and a wait-queue timeout as a backstop: if the wait were not

@@ -6,6 +6,9 @@
 
 #include <catch2/catch.hpp>
 
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
 namespace asio = boost::asio;
 
 namespace nothrow_it {
@@ -61,6 +64,19 @@ TEST_CASE("commit(ec, diag) reports per-object failures without throwing", "[orm
         CHECK(r3.failures[0].state == morm::item_outcome::state::pending);
         CHECK(r3.failures[0].message.find("not sent") != std::string::npos);
         CHECK(s.dirty());
+
+        // The token forms report the same without throwing: commit, a query, create_all.
+        auto [ec4, r4] = co_await s.commit(asio::as_tuple(asio::use_awaitable));
+        CHECK(ec4 == morm::errc::pool_closed);
+        CHECK(r4.failures.size() == 1);
+        morm::diagnostics qdiag;
+        auto [ec5, items] =
+            co_await s.query<Item>().all(morm::with_diagnostics(qdiag, asio::as_tuple(asio::use_awaitable)));
+        CHECK(ec5 == morm::errc::pool_closed);
+        CHECK(items.empty());
+        CHECK_FALSE(qdiag.message.empty());
+        auto [ec6] = co_await engine.create_all(asio::as_tuple(asio::use_awaitable));
+        CHECK(ec6 == morm::errc::pool_closed);
     });
 }
 

@@ -60,23 +60,6 @@ struct client_options {
 
 namespace detail {
 
-// Workaround for detail/initiate.hpp: its op_signature_t<void> spells out
-// `void(error_code, void)` inside std::conditional_t, an invalid type, so token_for<T, void>
-// and initiate<void> do not compile. Operations without a value use these instead.
-template <class Token>
-concept void_token = completion_token_for<Token, void(error_code)>;
-
-template <class Token, class Body>
-auto initiate_void(const asio::any_io_executor& ex, Token&& token, Body&& body) {
-    if constexpr (is_with_diagnostics<std::decay_t<Token>>::value) {
-        return asio::async_initiate<decltype(token.token), void(error_code)>(initiate_op<void>{ex, token.diag},
-                                                                             token.token, std::forward<Body>(body));
-    } else {
-        return asio::async_initiate<Token, void(error_code)>(initiate_op<void>{ex, nullptr}, token,
-                                                             std::forward<Body>(body));
-    }
-}
-
 /// State shared by all handles of one client.
 struct client_state {
     /// The executor connect() ran on: operations started with a completion token run their
@@ -207,13 +190,13 @@ public:
     ///   items whose reply never came keep an unknown outcome (they may have been applied).
     asio::awaitable<void> write_groups(std::span<write_group> groups, error_code& ec, diagnostics& diag,
                                        pipeline_stats* stats = nullptr) const;
-    template <detail::void_token Token>
+    template <token_for<void> Token>
     auto write_groups(std::span<write_group> groups, pipeline_stats* stats, Token&& token) const {
-        return detail::initiate_void(state_->ex, token, [self = *this, groups, stats](error_code& ec, diagnostics& diag) {
+        return detail::initiate<void>(state_->ex, token, [self = *this, groups, stats](error_code& ec, diagnostics& diag) {
             return self.write_groups(groups, ec, diag, stats);
         });
     }
-    template <detail::void_token Token>
+    template <token_for<void> Token>
     auto write_groups(std::span<write_group> groups, Token&& token) const {
         return write_groups(groups, nullptr, std::forward<Token>(token));
     }

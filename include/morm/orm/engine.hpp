@@ -146,9 +146,9 @@ public:
     ///   the one in flight may or may not have been created (calling create_all() again is
     ///   safe).
     asio::awaitable<void> create_all() const;
-    template <detail::void_token Token>
+    template <token_for<void> Token>
     auto create_all(Token&& token) const {
-        return detail::initiate_void(executor(), token,
+        return detail::initiate<void>(executor(), token,
                                       [self = *this](error_code& ec, diagnostics& diag) { return self.create_all(ec, diag); });
     }
     /// \brief Drops every registered model's collection (for tests).
@@ -160,9 +160,9 @@ public:
     ///   Terminal: aborts the drop in flight; completes with asio::error::operation_aborted.
     ///   The collections dropped before it stay dropped; the one in flight may be.
     asio::awaitable<void> drop_all() const;
-    template <detail::void_token Token>
+    template <token_for<void> Token>
     auto drop_all(Token&& token) const {
-        return detail::initiate_void(executor(), token,
+        return detail::initiate<void>(executor(), token,
                                       [self = *this](error_code& ec, diagnostics& diag) { return self.drop_all(ec, diag); });
     }
     /// \brief Closes the connection pool. Sessions in flight fail with errc::pool_closed.
@@ -173,9 +173,9 @@ public:
     /// \par Cancellation
     ///   Nothing to cancel: the pool closes at once.
     asio::awaitable<void> dispose() const;
-    template <detail::void_token Token>
+    template <token_for<void> Token>
     auto dispose(Token&& token) const {
-        return detail::initiate_void(executor(), token, [self = *this](error_code&, diagnostics&) { return self.dispose(); });
+        return detail::initiate<void>(executor(), token, [self = *this](error_code&, diagnostics&) { return self.dispose(); });
     }
 
     /// The client's executor: where token-form operations run.

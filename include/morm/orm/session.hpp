@@ -201,9 +201,9 @@ public:
         co_await refresh_impl(detail::ops_for<T>(), obj.get(), ec, diag);
         if (ec) throw error(ec, std::move(diag));
     }
-    template <codec::model T, detail::void_token Token>
+    template <codec::model T, token_for<void> Token>
     auto refresh(std::shared_ptr<T> obj, Token&& token) {
-        return detail::initiate_void(engine_.executor(), token,
+        return detail::initiate<void>(engine_.executor(), token,
                                       [this, obj = std::move(obj)](error_code& ec, diagnostics& diag) {
                                           return refresh_impl(detail::ops_for<T>(), obj.get(), ec, diag);
                                       });
