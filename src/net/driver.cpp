@@ -186,16 +186,16 @@ asio::awaitable<void> runner::write_step(std::span<const std::uint8_t> bytes) {
         delivered_ = expected_ = 0;
         rd_.discard_taken();
     }
-    std::size_t replies = wire::algo::for_each_frame(bytes, [&](const wire::algo::frame_info& fi) {
-        if (mon_.on()) mon_.started(fi.bytes, fi.request_id);
-    });
-    expected_ += replies;
     if (!c_.is_open()) {
         failure_diag_.clear();
         failure_diag_.message = fmt::format("connection to {} is closed", c_.remote().to_string());
         failure_ = make_error_code(errc::connection_closed);
         co_return;
     }
+    std::size_t replies = wire::algo::for_each_frame(bytes, [&](const wire::algo::frame_info& fi) {
+        if (mon_.on()) mon_.started(fi.bytes, fi.request_id);
+    });
+    expected_ += replies;
     if (!timer_) {
         co_await exchange(bytes, replies);
         co_return;

@@ -1,20 +1,13 @@
 // The sans-io algorithms (wire/algo/) driven by scripts of expected writes and canned
-// reads, with a connection reset and a cancellation injected at every step. No server.
+// reads, with a connection reset and a cancellation injected at every step; then the one
+// driver (net/driver.hpp) over a loopback socket. No server.
 #include "algo_harness.hpp"
 
+#include <morm/client/batch_write.hpp>
 #include <morm/client/write_pipeline.hpp>
+#include <morm/detail/base64.hpp>
 #include <morm/net/connection.hpp>
 #include <morm/net/driver.hpp>
-
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
-#include <boost/asio/experimental/awaitable_operators.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/read.hpp>
-#include <boost/asio/write.hpp>
-#include <boost/asio/as_tuple.hpp>
-#include <morm/client/batch_write.hpp>
-#include <morm/detail/base64.hpp>
 #include <morm/wire/algo/batch_splitter.hpp>
 #include <morm/wire/algo/command_exchange.hpp>
 #include <morm/wire/algo/cursor_iteration.hpp>
@@ -26,6 +19,14 @@
 #include <morm/wire/commands/kill_cursors.hpp>
 #include <morm/wire/commands/sasl.hpp>
 #include <morm/wire/commands/write_commands.hpp>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/write.hpp>
 
 #include <fmt/format.h>
 

@@ -8,6 +8,9 @@
 // requests are on the wire before the first reply is read, and a large reply can never
 // deadlock against a large request.
 //
+// The socket I/O of every exchange (handshake and auth included) is done by the one
+// driver, net/driver.hpp, running a sans-io algorithm from wire/algo/.
+//
 // All functions are coroutines on the connection's executor. A connection that hits a
 // network error, a protocol error or a timeout mid-exchange is closed (`is_open()` turns
 // false) because its stream position is unknown; every request of that exchange fails.
@@ -145,7 +148,7 @@ public:
     std::chrono::steady_clock::time_point last_used() const noexcept { return last_used_; }
     const connection_params* params() const noexcept { return params_; }
 
-    /// Emits monitoring events for a frame (used by higher layers that build frames).
+    /// Emits a monitoring event; the driver calls it for the frames it sends and receives.
     void notify(const command_event& ev) const {
         if (params_ && params_->listener) params_->listener(ev);
     }
