@@ -1078,6 +1078,7 @@ struct loopback {
     asio::ip::tcp::acceptor acc;
     answer_fn answer;
     std::size_t requests = 0;
+    std::size_t close_after = std::size_t(-1);  ///< requests (hello included) answered before closing
 
     std::uint16_t port() const { return acc.local_endpoint().port(); }
 
@@ -1100,6 +1101,12 @@ struct loopback {
             if (reply.empty()) continue;
             auto [e3, n3] = co_await asio::async_write(sock, asio::buffer(reply), asio::as_tuple(asio::use_awaitable));
             if (e3) co_return;
+            if (requests == close_after) {
+                // Unread requests still queued: the client sees a reset, mid-write or mid-read.
+                error_code ignored;
+                sock.close(ignored);
+                co_return;
+            }
         }
     }
 };
@@ -1111,9 +1118,10 @@ struct recorded_event {
 };
 
 template <class Body>
-void with_driver(loopback::answer_fn answer, Body body) {
+void with_driver(loopback::answer_fn answer, Body body, std::size_t close_after = std::size_t(-1)) {
     asio::io_context ioc;
     loopback peer(ioc, std::move(answer));
+    peer.close_after = close_after;
     asio::co_spawn(ioc, peer.serve(), asio::detached);
     auto events = std::make_shared<std::vector<recorded_event>>();
     net::connection_params params;
@@ -1235,4 +1243,26 @@ TEST_CASE("algo: driver hands a server error reply to the algorithm and keeps th
                     CHECK(ev[1].kind == net::command_event::failed);
                     CHECK(ev[1].name == "getMore");
                 });
+}
+
+TEST_CASE("algo: driver hands over the replies that came before a connection reset", "[algo][driver]") {
+    with_driver([](const sent_command& c) { return reply_frame(c.request_id, ok_n(1)); },
+                [](net::connection& c, std::vector<recorded_event>& ev) -> asio::awaitable<void> {
+                    // Eight 1 MB frames in one write; the peer answers the first and resets.
+                    std::vector<write_group> groups;
+                    groups.push_back(make_group(write_kind::insert, 8, false, 1 << 20));
+                    groups[0].max_batch = 1;
+                    error_code ec;
+                    diagnostics diag;
+                    co_await run_write_pipeline(c, groups, std::chrono::milliseconds(5000), ec, diag);
+                    CHECK(ec == errc::connection_closed);
+                    CHECK_FALSE(c.is_open());
+                    auto st = states(groups[0]);
+                    CHECK(st[0] == item_state::ok);
+                    for (std::size_t i = 1; i < st.size(); ++i) CHECK(st[i] == item_state::unacknowledged);
+                    std::size_t failed = 0;
+                    for (auto& e : ev) failed += e.kind == net::command_event::failed;
+                    CHECK(failed == 7);
+                },
+                2);
 }
