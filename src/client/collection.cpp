@@ -2,9 +2,16 @@
 #include <morm/client/collection.hpp>
 #include <morm/client/write_pipeline.hpp>
 #include <morm/detail/text.hpp>
-#include <morm/wire/reply.hpp>
+#include <morm/wire/commands/aggregate.hpp>
+#include <morm/wire/commands/collections.hpp>
 #include <morm/wire/commands/count.hpp>
+#include <morm/wire/commands/databases.hpp>
 #include <morm/wire/commands/distinct.hpp>
+#include <morm/wire/commands/find.hpp>
+#include <morm/wire/commands/find_and_modify.hpp>
+#include <morm/wire/commands/indexes.hpp>
+#include <morm/wire/commands/run_command.hpp>
+#include <morm/wire/reply.hpp>
 
 #include <boost/asio/this_coro.hpp>
 
@@ -12,43 +19,16 @@
 
 #include <algorithm>
 
+// Every operation has a no-throw body (`<op>_impl`, reporting through ec/diag); the public
+// forms in collection.hpp run it under a completion token (detail::initiate) or throw
+// (detail::run_throwing). Commands are the values of wire/commands: serialized before any
+// I/O, so a refused option sends nothing.
+
 namespace morm {
 
+namespace cmds = wire::commands;
+
 namespace {
-
-// Command bodies are built by these helpers only. Each throws when an append fails or a
-// caller's string is not valid UTF-8 without NUL, so that a body missing a part (a filter
-// left out, a name cut short at a NUL) is never sent: the build runs before any I/O.
-[[noreturn]] void refuse(const char* key, std::string_view why) {
-    throw error(errc::invalid_argument, fmt::format("command field '{}': {}; nothing was sent", key, why));
-}
-
-void append_doc(bson_t* b, const char* key, const bson::document& d) {
-    if (!bson_append_document(b, key, -1, d.get())) refuse(key, "the document cannot be appended");
-}
-
-/// Appends `docs` as an array; false when an append failed (the caller decides how to fail).
-[[nodiscard]] bool append_doc_array(bson_t* b, const char* key, const std::vector<bson::document>& docs) {
-    bson_t arr;
-    if (!bson_append_array_begin(b, key, -1, &arr)) return false;
-    char buf[16];
-    bool ok = true;
-    for (std::size_t i = 0; ok && i < docs.size(); ++i) {
-        const char* k;
-        std::size_t kl = bson_uint32_to_string(static_cast<std::uint32_t>(i), &k, buf, sizeof buf);
-        ok = bson_append_document(&arr, k, static_cast<int>(kl), docs[i].get());
-    }
-    return bson_append_array_end(b, &arr) && ok;
-}
-
-void append_array_of(bson_t* b, const char* key, const std::vector<bson::document>& docs) {
-    if (!append_doc_array(b, key, docs)) refuse(key, "the array cannot be appended");
-}
-
-void append_str(bson_t* b, const char* key, std::string_view v) {
-    if (!detail::valid_text(v)) refuse(key, "not valid UTF-8, or contains NUL");
-    if (!bson_append_utf8(b, key, -1, v.data(), static_cast<int>(v.size()))) refuse(key, "cannot be appended");
-}
 
 bool has_id(const bson::document& d) {
     bson_iter_t it;
@@ -123,27 +103,29 @@ bulk_write_result summarize(std::span<write_group> groups, const std::vector<std
     return r;
 }
 
-[[noreturn]] void throw_bulk(bulk_write_result r, const error_code& fatal, const diagnostics& fatal_diag) {
-    diagnostics d;
-    error_code ec = fatal;
+/// The code and diagnostics of a bulk run that did not fully succeed: the fatal error of
+/// the run when there is one, else the first write error, else the write concern error.
+void bulk_failure(const bulk_write_result& r, const error_code& fatal, const diagnostics& fatal_diag, error_code& ec,
+                  diagnostics& d) {
+    d.clear();
+    ec = fatal;
     if (fatal) {
         d = fatal_diag;
-    } else {
-        // A write refused before sending (a bad name) is the caller's error, not the server's.
-        const bool refused = !r.errors.empty() && r.errors.front().kind == errc::invalid_argument;
-        ec = make_error_code(r.errors.empty() ? errc::write_concern_error
-                             : refused        ? errc::invalid_argument
-                                              : errc::write_error);
-        if (!r.errors.empty()) {
-            const auto& e = r.errors.front();
-            d.server_code = e.code;
-            d.code_name = e.code_name;
-            d.message = fmt::format("{} of the writes failed; first at index {}: {}", r.errors.size(), e.index, e.message);
-        } else if (r.write_concern_error) {
-            d = *r.write_concern_error;
-        }
+        return;
     }
-    throw bulk_write_exception(ec, std::move(d), std::move(r));
+    // A write refused before sending (a bad name) is the caller's error, not the server's.
+    const bool refused = !r.errors.empty() && r.errors.front().kind == errc::invalid_argument;
+    ec = make_error_code(r.errors.empty() ? errc::write_concern_error
+                         : refused        ? errc::invalid_argument
+                                          : errc::write_error);
+    if (!r.errors.empty()) {
+        const auto& e = r.errors.front();
+        d.server_code = e.code;
+        d.code_name = e.code_name;
+        d.message = fmt::format("{} of the writes failed; first at index {}: {}", r.errors.size(), e.index, e.message);
+    } else if (r.write_concern_error) {
+        d = *r.write_concern_error;
+    }
 }
 
 const write_concern* effective_wc(const std::optional<write_concern>& op, const detail::client_state& st) {
@@ -151,7 +133,6 @@ const write_concern* effective_wc(const std::optional<write_concern>& op, const 
     return st.default_wc.empty() ? nullptr : &st.default_wc;
 }
 
-[[nodiscard]] error_code check_cursor(const bson_t* r, wire::cursor_reply& cr, diagnostics& d) { return wire::parse_cursor_reply(r, cr, d); }
 
 /// The options an update or delete statement carries next to q/u, as the public API
 /// spells them (update_options, delete_options and the write models share the names).
@@ -180,9 +161,11 @@ std::string statement_problem(const statement_options& o, bool replacement, bool
     return {};
 }
 
-void check_statement(std::string_view op, const statement_options& o, bool replacement, bool pipeline) {
+[[nodiscard]] error_code check_statement(std::string_view op, const statement_options& o, bool replacement,
+                                         bool pipeline, diagnostics& d) {
     if (auto why = statement_problem(o, replacement, pipeline); !why.empty())
-        throw error(errc::invalid_argument, fmt::format("{}: {}; nothing was sent", op, why));
+        return wire::commands::refuse(d, op, why);
+    return {};
 }
 
 /// Appends collation, hint and arrayFilters when set; false when an append failed.
@@ -194,7 +177,7 @@ void check_statement(std::string_view op, const statement_options& o, bool repla
     else if (ok && !o.hint_name.empty())
         ok = bson_append_utf8(dst, "hint", 4, o.hint_name.data(), static_cast<int>(o.hint_name.size()));
     if (ok && o.array_filters && !o.array_filters->empty())
-        ok = append_doc_array(dst, "arrayFilters", *o.array_filters);
+        ok = cmds::append_doc_array(dst, "arrayFilters", *o.array_filters);
     return ok;
 }
 
@@ -205,7 +188,7 @@ void check_statement(std::string_view op, const statement_options& o, bool repla
                                                 const std::vector<bson::document>* pipeline, bool upsert, bool multi,
                                                 const statement_options& so, diagnostics& d) {
     bool ok = bson_append_document(dst, "q", 1, q.get());
-    if (ok) ok = pipeline ? append_doc_array(dst, "u", *pipeline) : bson_append_document(dst, "u", 1, u.get());
+    if (ok) ok = pipeline ? cmds::append_doc_array(dst, "u", *pipeline) : bson_append_document(dst, "u", 1, u.get());
     if (ok && upsert) ok = bson_append_bool(dst, "upsert", 6, true);
     if (ok && multi) ok = bson_append_bool(dst, "multi", 5, true);
     if (ok) ok = append_statement_options(dst, so);
@@ -302,68 +285,163 @@ std::vector<std::pair<write_kind, std::vector<std::size_t>>> group_models(const 
 }
 
 /// Refuses, before anything is sent, a model whose statement options cannot be sent.
-void check_models(const std::vector<write_model>& models) {
-    for (std::size_t i = 0; i < models.size(); ++i) {
+[[nodiscard]] error_code check_models(const std::vector<write_model>& models, diagnostics& d) {
+    error_code ec;
+    for (std::size_t i = 0; !ec && i < models.size(); ++i) {
         std::visit(
             [&](const auto& x) {
                 using M = std::decay_t<decltype(x)>;
                 if constexpr (!std::is_same_v<M, insert_one_model>) {
                     bool pipeline = false;
                     if constexpr (requires { x.pipeline; }) pipeline = !x.pipeline.empty();
-                    check_statement(fmt::format("bulk_write: write {}", i), options_of(x),
-                                    std::is_same_v<M, replace_one_model>, pipeline);
+                    ec = check_statement(fmt::format("bulk_write: write {}", i), options_of(x),
+                                         std::is_same_v<M, replace_one_model>, pipeline, d);
                 }
             },
             models[i]);
     }
+    return ec;
 }
 
 }  // namespace
 
 namespace {
-/// Runs a command that answers with a cursor (find, aggregate, listIndexes,
-/// listCollections) and wraps its first batch; `cursor_coll` is the collection getMore
-/// and killCursors name.
+
+/// Serializes `c`, runs it on a pooled connection and parses the reply with `parse`
+/// (`(document_view, diagnostics&) -> error_code`). The body is built before anything is
+/// sent: a refused option or a name with a NUL never reaches the server.
+template <class Command, class Parse>
+asio::awaitable<void> run(detail::client_state& st, std::string_view db, const Command& c, Parse parse,
+                          error_code& ec, diagnostics& diag) {
+    bson::document body;
+    if ((ec = c.serialize(body.get(), diag))) co_return;
+    error_code pec;
+    diagnostics pdiag;
+    co_await st.command(
+        db,
+        // Cannot fail: the body already fits in a document of its own.
+        [&](bson_t* b) { (void)bson_concat(b, body.get()); },
+        [&](const bson_t* r) { pec = parse(bson::document_view(r), pdiag); }, ec, diag);
+    if (!ec && pec) {
+        ec = pec;
+        diag = std::move(pdiag);
+    }
+}
+
+/// Runs a command that answers with a cursor and wraps its first batch; `cursor_coll` is
+/// the collection getMore and killCursors name.
+template <class Command>
 asio::awaitable<cursor> open_cursor(const std::shared_ptr<detail::client_state>& st, const std::string& db,
-                                    const std::string& cursor_coll, const std::function<void(struct _bson_t*)>& build,
-                                    std::int32_t batch_size, std::int64_t limit) {
+                                    const std::string& cursor_coll, const Command& c, std::int32_t batch_size,
+                                    std::int64_t limit, error_code& ec, diagnostics& diag) {
+    cmds::cursor_batch cb;
+    co_await run(
+        *st, db, c, [&](bson::document_view r, diagnostics& d) { return Command::parse(r, cb, d); }, ec, diag);
+    if (ec) co_return cursor{};
     auto ex = co_await asio::this_coro::executor;
-    wire::cursor_reply cr;
-    bson::document batch;
-    error_code ec;
-    diagnostics diag;
-    co_await st->command(
-        db, build,
-        [&](const bson_t* r) {
-            if (auto e = check_cursor(r, cr, diag)) {
-                ec = e;
-                return;
-            }
-            batch.assign(bson::document_view(cr.batch_data, cr.batch_len));
-        },
-        ec, diag);
-    throw_on_error(ec, diag);
-    co_return cursor(ex, st, db, cursor_coll, cr.id, std::move(batch), batch_size, limit);
+    co_return cursor(ex, st, db, cursor_coll, cb.id, std::move(cb.batch), batch_size, limit);
+}
+
+/// Appends every document of a cursor's first batch to `out`.
+void append_batch(bson::document_view batch, std::vector<bson::document>& out) {
+    bson_iter_t it;
+    if (!batch.init_iter(it)) return;
+    while (bson_iter_next(&it)) {
+        if (!BSON_ITER_HOLDS_DOCUMENT(&it)) continue;
+        std::uint32_t len = 0;
+        const std::uint8_t* data = nullptr;
+        bson_iter_document(&it, &len, &data);
+        out.emplace_back().assign(bson::document_view(data, len));
+    }
+}
+
+/// Appends the batches after the first of a cursor the server left open (listIndexes,
+/// listCollections: results the API returns whole), with getMore until the id is 0.
+asio::awaitable<void> drain(detail::client_state& st, const std::string& db, std::string_view coll,
+                            std::int64_t id, std::vector<bson::document>& out, error_code& ec, diagnostics& diag) {
+    while (id != 0 && !ec) {
+        // TODO(issue 10): wire/commands/get_more.hpp once it lands; the reply is parsed by
+        // wire::parse_cursor_reply (nextBatch), the same parser getMore uses.
+        bson::document gm;
+        bson_append_int64(gm.get(), "getMore", 7, id);
+        bson_append_utf8(gm.get(), "collection", 10, coll.data(), static_cast<int>(coll.size()));
+        co_await run(
+            st, db, cmds::run_command{db, gm},
+            [&](bson::document_view r, diagnostics& d) -> error_code {
+                bson_t body;
+                bson_init_static(&body, r.data(), r.size());
+                wire::cursor_reply cr;
+                if (auto e = wire::parse_cursor_reply(&body, cr, d)) return e;
+                id = cr.id;
+                append_batch(bson::document_view(cr.batch_data, cr.batch_len), out);
+                return {};
+            },
+            ec, diag);
+    }
+}
+
+/// The outcome of a single write (update_one, delete_many, ...) from its bulk run: its
+/// write error as a plain error with the server's code and codeName.
+void single_write_failure(const bulk_write_result& r, error_code& ec, diagnostics& d) {
+    if (!ec || r.errors.empty()) return;
+    const auto& we = r.errors.front();
+    d.clear();
+    d.server_code = we.code;
+    d.code_name = we.code_name;
+    d.message = we.message;
+    ec = make_error_code(we.kind);
+}
+
+update_result to_update_result(const bulk_write_result& r) {
+    update_result out;
+    out.matched_count = r.matched_count;
+    out.modified_count = r.modified_count;
+    if (!r.upserted_ids.empty()) out.upserted_id = r.upserted_ids.begin()->second;
+    return out;
+}
+
+/// A model of kind M on `filter`, with the statement options of `o` (update_options /
+/// delete_options); the caller sets the rest.
+template <class M, class O>
+M model_with(const bson::document& filter, const O& o) {
+    M m;
+    m.filter = filter;
+    m.collation = o.collation;
+    m.hint = o.hint;
+    m.hint_name = o.hint_name;
+    if constexpr (requires { m.array_filters; }) m.array_filters = o.array_filters;
+    if constexpr (requires { m.upsert; }) m.upsert = o.upsert;
+    return m;
+}
+
+template <class M>
+M update_model(const bson::document& filter, const bson::document* update,
+               const std::vector<bson::document>* pipeline, const update_options& o) {
+    M m = model_with<M>(filter, o);
+    if (update) m.update = *update;
+    if (pipeline) m.pipeline = *pipeline;
+    return m;
+}
+
+[[noreturn]] void throw_write_failure(const error_code& ec, diagnostics d, bulk_write_result r) {
+    // Per-index outcomes only exist once something was attempted; a refusal before
+    // sending is a plain error.
+    if (r.ok()) throw error(ec, std::move(d));
+    throw bulk_write_exception(ec, std::move(d), std::move(r));
 }
 
 }  // namespace
 
 // ---------------------------------------------------------------------------- writes
 
-asio::awaitable<insert_one_result> collection::insert_one(const bson::document& doc, const insert_options& opts) const {
-    std::vector<bson::document> one;
-    one.push_back(doc);
-    insert_options o = opts;
-    auto r = co_await insert_many(one, o);
-    insert_one_result out;
-    out.inserted_id = r.inserted_ids.at(0);
-    co_return out;
-}
-
-asio::awaitable<bulk_write_result> collection::insert_many(const std::vector<bson::document>& docs,
-                                                           const insert_options& opts) const {
+asio::awaitable<bulk_write_result> collection::insert_many_impl(const std::vector<bson::document>& docs,
+                                                                const insert_options& opts, error_code& ec,
+                                                                diagnostics& diag) const {
     // One insert group straight over the caller's documents (no write models, no copies).
-    if (docs.empty()) throw error(errc::invalid_argument, "insert_many needs at least one document");
+    if (docs.empty()) {
+        ec = cmds::refuse(diag, "insert_many", "no document to insert");
+        co_return bulk_write_result{};
+    }
     std::vector<std::optional<bson::object_id>> generated(docs.size());
     for (std::size_t i = 0; i < docs.size(); ++i)
         if (!has_id(docs[i])) generated[i] = bson::object_id::generate();
@@ -380,25 +458,33 @@ asio::awaitable<bulk_write_result> collection::insert_many(const std::vector<bso
         append_insert_raw(out, docs[i], generated[i]);
         return {};
     };
-    error_code ec;
-    diagnostics diag;
-    {
-        auto conn = co_await st_->pool->async_acquire(ec, diag);
-        throw_on_error(ec, diag);
-        co_await run_write_pipeline(*conn, groups, st_->op_timeout, ec, diag);
-    }
+    error_code run_ec;
+    diagnostics run_diag;
+    if (auto conn = co_await st_->pool->async_acquire(run_ec, run_diag); !run_ec)
+        co_await run_write_pipeline(*conn, groups, st_->op_timeout, run_ec, run_diag);
     const std::vector<std::vector<std::size_t>> identity(1);
     auto r = summarize(groups, identity);
     for (std::size_t i = 0; i < g.count; ++i)
         if (g.outcomes[i].st == item_outcome::state::ok) r.inserted_ids.emplace(i, inserted_id_of(docs[i], generated[i]));
-    if (ec || !r.ok()) throw_bulk(std::move(r), ec, diag);
+    if (run_ec || !r.ok()) bulk_failure(r, run_ec, run_diag, ec, diag);
     co_return r;
 }
 
-asio::awaitable<bulk_write_result> collection::bulk_write(const std::vector<write_model>& models,
-                                                          const bulk_write_options& opts) const {
-    if (models.empty()) throw error(errc::invalid_argument, "bulk_write needs at least one write");
-    check_models(models);
+asio::awaitable<insert_one_result> collection::insert_one_impl(const bson::document& doc, const insert_options& opts,
+                                                               error_code& ec, diagnostics& diag) const {
+    const std::vector<bson::document> one{doc};
+    auto r = co_await insert_many_impl(one, opts, ec, diag);
+    insert_one_result out;
+    if (!ec) out.inserted_id = r.inserted_ids.at(0);
+    co_return out;
+}
+
+asio::awaitable<bulk_write_result> collection::bulk_write_impl(const std::vector<write_model>& models,
+                                                               const bulk_write_options& opts, error_code& ec,
+                                                               diagnostics& diag) const {
+    if (models.empty()) ec = cmds::refuse(diag, "bulk_write", "no write to run");
+    else ec = check_models(models, diag);
+    if (ec) co_return bulk_write_result{};
     const write_concern* wc = effective_wc(opts.wc, *st_);
     // Insert ids are generated client-side so that retries cannot duplicate documents.
     std::vector<std::optional<bson::object_id>> generated(models.size());
@@ -434,13 +520,10 @@ asio::awaitable<bulk_write_result> collection::bulk_write(const std::vector<writ
             return encode_statement(models[idx[i]], generated[idx[i]], dst, d);
         };
     }
-    error_code ec;
-    diagnostics diag;
-    {
-        auto conn = co_await st_->pool->async_acquire(ec, diag);
-        throw_on_error(ec, diag);
-        co_await run_write_pipeline(*conn, groups, st_->op_timeout, ec, diag);
-    }
+    error_code run_ec;
+    diagnostics run_diag;
+    if (auto conn = co_await st_->pool->async_acquire(run_ec, run_diag); !run_ec)
+        co_await run_write_pipeline(*conn, groups, st_->op_timeout, run_ec, run_diag);
     auto r = summarize(groups, index_of);
     for (std::size_t gi = 0; gi < groups.size(); ++gi) {
         if (groups[gi].kind != write_kind::insert) continue;
@@ -450,440 +533,406 @@ asio::awaitable<bulk_write_result> collection::bulk_write(const std::vector<writ
             r.inserted_ids.emplace(idx, inserted_id_of(std::get<insert_one_model>(models[idx]).document, generated[idx]));
         }
     }
-    if (ec || !r.ok()) throw_bulk(std::move(r), ec, diag);
+    if (run_ec || !r.ok()) bulk_failure(r, run_ec, run_diag, ec, diag);
     co_return r;
 }
 
 asio::awaitable<bulk_write_result> collection::single_write(const std::vector<write_model>& models,
-                                                             const std::optional<write_concern>& wc) const {
+                                                             const std::optional<write_concern>& wc, error_code& ec,
+                                                             diagnostics& diag) const {
     bulk_write_options bo;
     bo.wc = wc;
-    try {
-        co_return co_await bulk_write(models, bo);
-    } catch (const bulk_write_exception& e) {
-        // One write: report its error as a plain server error, not as a bulk result.
-        if (e.result().errors.empty()) throw;
-        const auto& we = e.result().errors.front();
-        diagnostics d;
-        d.server_code = we.code;
-        d.code_name = we.code_name;
-        d.message = we.message;
-        throw error(make_error_code(we.kind), d);
-    }
+    auto r = co_await bulk_write_impl(models, bo, ec, diag);
+    single_write_failure(r, ec, diag);
+    co_return r;
 }
-
-namespace {
-update_result to_update_result(const bulk_write_result& r) {
-    update_result out;
-    out.matched_count = r.matched_count;
-    out.modified_count = r.modified_count;
-    if (!r.upserted_ids.empty()) out.upserted_id = r.upserted_ids.begin()->second;
-    return out;
-}
-}  // namespace
-
-namespace {
-/// A model of kind M on `filter`, with the statement options of `o` (update_options /
-/// delete_options); the caller sets the rest.
-template <class M, class O>
-M model_with(const bson::document& filter, const O& o) {
-    M m;
-    m.filter = filter;
-    m.collation = o.collation;
-    m.hint = o.hint;
-    m.hint_name = o.hint_name;
-    if constexpr (requires { m.array_filters; }) m.array_filters = o.array_filters;
-    if constexpr (requires { m.upsert; }) m.upsert = o.upsert;
-    return m;
-}
-
-template <class M>
-M update_model(const bson::document& filter, const bson::document* update,
-               const std::vector<bson::document>* pipeline, const update_options& o) {
-    M m = model_with<M>(filter, o);
-    if (update) m.update = *update;
-    if (pipeline) m.pipeline = *pipeline;
-    return m;
-}
-}  // namespace
 
 asio::awaitable<update_result> collection::update_impl(const bson::document& filter, const bson::document* update,
                                                        const std::vector<bson::document>* pipeline, bool multi,
-                                                       const update_options& opts) const {
-    check_statement(multi ? "update_many" : "update_one", options_of(opts), false, pipeline && !pipeline->empty());
+                                                       const update_options& opts, error_code& ec,
+                                                       diagnostics& diag) const {
+    ec = check_statement(multi ? "update_many" : "update_one", options_of(opts), false,
+                         pipeline && !pipeline->empty(), diag);
+    if (ec) co_return update_result{};
     std::vector<write_model> models;
     if (multi) models.emplace_back(update_model<update_many_model>(filter, update, pipeline, opts));
     else models.emplace_back(update_model<update_one_model>(filter, update, pipeline, opts));
-    co_return to_update_result(co_await single_write(models, opts.wc));
+    co_return to_update_result(co_await single_write(models, opts.wc, ec, diag));
 }
 
-asio::awaitable<update_result> collection::update_one(const bson::document& filter, const bson::document& update,
-                                                      const update_options& opts) const {
-    co_return co_await update_impl(filter, &update, nullptr, false, opts);
-}
-asio::awaitable<update_result> collection::update_one(const bson::document& filter,
-                                                      const std::vector<bson::document>& pipeline,
-                                                      const update_options& opts) const {
-    co_return co_await update_impl(filter, nullptr, &pipeline, false, opts);
-}
-asio::awaitable<update_result> collection::update_many(const bson::document& filter, const bson::document& update,
-                                                       const update_options& opts) const {
-    co_return co_await update_impl(filter, &update, nullptr, true, opts);
+asio::awaitable<update_result> collection::update_one_impl(const bson::document& filter, const bson::document& update,
+                                                           const update_options& opts, error_code& ec,
+                                                           diagnostics& diag) const {
+    return update_impl(filter, &update, nullptr, false, opts, ec, diag);
 }
 
-asio::awaitable<update_result> collection::replace_one(const bson::document& filter, const bson::document& replacement,
-                                                       const update_options& opts) const {
-    check_statement("replace_one", options_of(opts), true, false);
+asio::awaitable<update_result> collection::update_one_pipeline_impl(const bson::document& filter,
+                                                                    const std::vector<bson::document>& pipeline,
+                                                                    const update_options& opts, error_code& ec,
+                                                                    diagnostics& diag) const {
+    return update_impl(filter, nullptr, &pipeline, false, opts, ec, diag);
+}
+
+asio::awaitable<update_result> collection::update_many_impl(const bson::document& filter, const bson::document& update,
+                                                            const update_options& opts, error_code& ec,
+                                                            diagnostics& diag) const {
+    return update_impl(filter, &update, nullptr, true, opts, ec, diag);
+}
+
+asio::awaitable<update_result> collection::replace_one_impl(const bson::document& filter,
+                                                            const bson::document& replacement,
+                                                            const update_options& opts, error_code& ec,
+                                                            diagnostics& diag) const {
+    if ((ec = check_statement("replace_one", options_of(opts), true, false, diag))) co_return update_result{};
     std::vector<write_model> models;
     auto m = model_with<replace_one_model>(filter, opts);
     m.replacement = replacement;
     models.emplace_back(std::move(m));
-    co_return to_update_result(co_await single_write(models, opts.wc));
+    co_return to_update_result(co_await single_write(models, opts.wc, ec, diag));
 }
 
+asio::awaitable<delete_result> collection::delete_impl(const bson::document& filter, const delete_options& opts,
+                                                       bool many, error_code& ec, diagnostics& diag) const {
+    if ((ec = check_statement(many ? "delete_many" : "delete_one", options_of(opts), false, false, diag)))
+        co_return delete_result{};
+    std::vector<write_model> models;
+    if (many) models.emplace_back(model_with<delete_many_model>(filter, opts));
+    else models.emplace_back(model_with<delete_one_model>(filter, opts));
+    auto r = co_await single_write(models, opts.wc, ec, diag);
+    co_return delete_result{r.deleted_count};
+}
+
+asio::awaitable<delete_result> collection::delete_one_impl(const bson::document& filter, const delete_options& opts,
+                                                           error_code& ec, diagnostics& diag) const {
+    return delete_impl(filter, opts, false, ec, diag);
+}
+
+asio::awaitable<delete_result> collection::delete_many_impl(const bson::document& filter, const delete_options& opts,
+                                                            error_code& ec, diagnostics& diag) const {
+    return delete_impl(filter, opts, true, ec, diag);
+}
+
+// Writes that report per-index outcomes throw bulk_write_exception (with the result) in
+// their throwing form; run_throwing only knows morm::error.
+asio::awaitable<insert_one_result> collection::insert_one(const bson::document& doc, const insert_options& opts) const {
+    const collection self = *this;  // the handle may be a temporary of the caller's expression
+    const insert_options o = opts;
+    const std::vector<bson::document> one{doc};
+    error_code ec;
+    diagnostics diag;
+    auto r = co_await self.insert_many_impl(one, o, ec, diag);
+    if (ec) throw_write_failure(ec, std::move(diag), std::move(r));
+    co_return insert_one_result{r.inserted_ids.at(0)};
+}
+
+asio::awaitable<bulk_write_result> collection::insert_many(const std::vector<bson::document>& docs,
+                                                           const insert_options& opts) const {
+    const collection self = *this;
+    const insert_options o = opts;
+    error_code ec;
+    diagnostics diag;
+    auto r = co_await self.insert_many_impl(docs, o, ec, diag);
+    if (ec) throw_write_failure(ec, std::move(diag), std::move(r));
+    co_return r;
+}
+
+asio::awaitable<bulk_write_result> collection::bulk_write(const std::vector<write_model>& models,
+                                                          const bulk_write_options& opts) const {
+    const collection self = *this;
+    const bulk_write_options o = opts;
+    error_code ec;
+    diagnostics diag;
+    auto r = co_await self.bulk_write_impl(models, o, ec, diag);
+    if (ec) throw_write_failure(ec, std::move(diag), std::move(r));
+    co_return r;
+}
+
+asio::awaitable<update_result> collection::update_one(const bson::document& filter, const bson::document& update,
+                                                      const update_options& opts) const {
+    return detail::run_throwing<update_result>(
+        detail::op_body<&collection::update_one_impl>(*this, std::cref(filter), std::cref(update), opts));
+}
+asio::awaitable<update_result> collection::update_one(const bson::document& filter,
+                                                      const std::vector<bson::document>& pipeline,
+                                                      const update_options& opts) const {
+    return detail::run_throwing<update_result>(
+        detail::op_body<&collection::update_one_pipeline_impl>(*this, std::cref(filter), std::cref(pipeline), opts));
+}
+asio::awaitable<update_result> collection::update_many(const bson::document& filter, const bson::document& update,
+                                                       const update_options& opts) const {
+    return detail::run_throwing<update_result>(
+        detail::op_body<&collection::update_many_impl>(*this, std::cref(filter), std::cref(update), opts));
+}
+asio::awaitable<update_result> collection::replace_one(const bson::document& filter, const bson::document& replacement,
+                                                       const update_options& opts) const {
+    return detail::run_throwing<update_result>(
+        detail::op_body<&collection::replace_one_impl>(*this, std::cref(filter), std::cref(replacement), opts));
+}
 asio::awaitable<delete_result> collection::delete_one(const bson::document& filter, const delete_options& opts) const {
-    check_statement("delete_one", options_of(opts), false, false);
-    std::vector<write_model> models;
-    models.emplace_back(model_with<delete_one_model>(filter, opts));
-    auto r = co_await single_write(models, opts.wc);
-    co_return delete_result{r.deleted_count};
+    return detail::run_throwing<delete_result>(detail::op_body<&collection::delete_one_impl>(*this, std::cref(filter), opts));
 }
-
 asio::awaitable<delete_result> collection::delete_many(const bson::document& filter, const delete_options& opts) const {
-    check_statement("delete_many", options_of(opts), false, false);
-    std::vector<write_model> models;
-    models.emplace_back(model_with<delete_many_model>(filter, opts));
-    auto r = co_await single_write(models, opts.wc);
-    co_return delete_result{r.deleted_count};
+    return detail::run_throwing<delete_result>(detail::op_body<&collection::delete_many_impl>(*this, std::cref(filter), opts));
 }
 
 // ----------------------------------------------------------------------------- reads
 
-namespace {
-/// Refuses find options that would otherwise be dropped or half-sent.
-void check_find(const find_options& o) {
-    auto bad = [](std::string_view why) {
-        throw error(errc::invalid_argument, fmt::format("find: {}; nothing was sent", why));
-    };
-    if (!o.hint.empty() && !o.hint_name.empty()) bad("hint and hint_name are both set; set one of them");
-    if (o.skip < 0) bad("skip is negative");
-    if (o.limit < 0) bad("limit is negative");
-    if (o.batch_size < 0) bad("batch_size is negative");
-    // The server reads tags and maxStalenessSeconds only with a non-primary mode, and a
-    // primary read preference is never sent.
-    if (o.read_pref && o.read_pref->is_primary() && (!o.read_pref->tags.empty() || o.read_pref->max_staleness_seconds))
-        bad("read_pref sets tags or max_staleness_seconds with mode primary");
+asio::awaitable<cursor> collection::find_impl(const bson::document& filter, const find_options& opts, error_code& ec,
+                                              diagnostics& diag) const {
+    const cmds::find c{db_, name_, filter, opts, &st_->default_rp};
+    co_return co_await open_cursor(st_, db_, name_, c, opts.batch_size, opts.limit, ec, diag);
 }
-}  // namespace
+
+asio::awaitable<std::optional<bson::document>> collection::find_one_impl(const bson::document& filter,
+                                                                         const find_options& opts, error_code& ec,
+                                                                         diagnostics& diag) const {
+    find_options o = opts;
+    o.limit = 1;
+    o.single_batch = true;
+    auto c = co_await find_impl(filter, o, ec, diag);
+    std::optional<bson::document> out;
+    if (ec) co_return out;
+    // limit 1 + singleBatch: the server closed the cursor; its one document is in the batch.
+    std::vector<bson::document> docs;
+    append_batch(c.batch(), docs);
+    if (!docs.empty()) out = std::move(docs.front());
+    co_return out;
+}
+
+asio::awaitable<cursor> collection::aggregate_impl(const std::vector<bson::document>& pipeline,
+                                                   const aggregate_options& opts, error_code& ec,
+                                                   diagnostics& diag) const {
+    const cmds::aggregate c{db_, name_, pipeline, opts};
+    co_return co_await open_cursor(st_, db_, name_, c, opts.batch_size, 0, ec, diag);
+}
+
+asio::awaitable<std::int64_t> collection::count_documents_impl(const bson::document& filter,
+                                                               const count_options& opts, error_code& ec,
+                                                               diagnostics& diag) const {
+    std::int64_t n = 0;
+    co_await run(
+        *st_, db_, cmds::count_documents{db_, name_, filter, opts},
+        [&](bson::document_view r, diagnostics& d) { return cmds::count_documents::parse(r, n, d); }, ec, diag);
+    co_return ec ? 0 : n;
+}
+
+asio::awaitable<std::int64_t> collection::estimated_document_count_impl(error_code& ec, diagnostics& diag) const {
+    std::int64_t n = 0;
+    co_await run(
+        *st_, db_, cmds::count{db_, name_},
+        [&](bson::document_view r, diagnostics& d) { return cmds::count::parse(r, n, d); }, ec, diag);
+    co_return ec ? 0 : n;
+}
+
+asio::awaitable<std::vector<bson::value>> collection::distinct_impl(std::string_view key, const bson::document& filter,
+                                                                    error_code& ec, diagnostics& diag) const {
+    std::vector<bson::value> out;
+    co_await run(
+        *st_, db_, cmds::distinct{db_, name_, key, filter},
+        [&](bson::document_view r, diagnostics& d) { return cmds::distinct::parse(r, out, d); }, ec, diag);
+    if (ec) out.clear();
+    co_return out;
+}
+
+asio::awaitable<std::optional<bson::document>> collection::find_and_modify_impl(
+    const bson::document& filter, const bson::document* update, int kind, const find_one_and_modify_options& opts,
+    error_code& ec, diagnostics& diag) const {
+    std::optional<bson::document> out;
+    const cmds::find_and_modify c{db_,    name_, static_cast<cmds::find_and_modify::kind>(kind),
+                                  filter, update, opts,
+                                  effective_wc(opts.wc, *st_)};
+    co_await run(
+        *st_, db_, c, [&](bson::document_view r, diagnostics& d) { return cmds::find_and_modify::parse(r, out, d); },
+        ec, diag);
+    if (ec) out.reset();
+    co_return out;
+}
+
+asio::awaitable<std::optional<bson::document>> collection::find_one_and_update_impl(
+    const bson::document& filter, const bson::document& update, const find_one_and_modify_options& opts,
+    error_code& ec, diagnostics& diag) const {
+    return find_and_modify_impl(filter, &update, static_cast<int>(cmds::find_and_modify::kind::update), opts, ec,
+                                diag);
+}
+
+asio::awaitable<std::optional<bson::document>> collection::find_one_and_replace_impl(
+    const bson::document& filter, const bson::document& replacement, const find_one_and_modify_options& opts,
+    error_code& ec, diagnostics& diag) const {
+    return find_and_modify_impl(filter, &replacement, static_cast<int>(cmds::find_and_modify::kind::replace), opts,
+                                ec, diag);
+}
+
+asio::awaitable<std::optional<bson::document>> collection::find_one_and_delete_impl(
+    const bson::document& filter, const find_one_and_modify_options& opts, error_code& ec, diagnostics& diag) const {
+    return find_and_modify_impl(filter, nullptr, static_cast<int>(cmds::find_and_modify::kind::remove), opts, ec,
+                                diag);
+}
 
 asio::awaitable<cursor> collection::find(const bson::document& filter, const find_options& opts) const {
-    check_find(opts);
-    co_return co_await open_cursor(
-        st_, db_, name_,
-        [&](bson_t* b) {
-            append_str(b, "find", name_);
-            append_doc(b, "filter", filter);
-            if (!opts.sort.empty()) append_doc(b, "sort", opts.sort);
-            if (!opts.projection.empty()) append_doc(b, "projection", opts.projection);
-            if (!opts.hint.empty()) append_doc(b, "hint", opts.hint);
-            else if (!opts.hint_name.empty()) append_str(b, "hint", opts.hint_name);
-            if (!opts.collation.empty()) append_doc(b, "collation", opts.collation);
-            if (opts.skip > 0) bson_append_int64(b, "skip", 4, opts.skip);
-            if (opts.limit > 0) bson_append_int64(b, "limit", 5, opts.limit);
-            if (opts.batch_size > 0) {
-                std::int64_t first = opts.batch_size;
-                if (opts.limit > 0) first = std::min(first, opts.limit);
-                bson_append_int32(b, "batchSize", 9, static_cast<std::int32_t>(first));
-            }
-            if (opts.single_batch) bson_append_bool(b, "singleBatch", 11, true);
-            if (opts.max_time) bson_append_int64(b, "maxTimeMS", 9, opts.max_time->count());
-            if (opts.read_pref) opts.read_pref->append_to(b);
-            else st_->default_rp.append_to(b);
-        },
-        opts.batch_size, opts.limit);
+    return detail::run_throwing<cursor>(detail::op_body<&collection::find_impl>(*this, std::cref(filter), opts));
 }
-
 asio::awaitable<std::optional<bson::document>> collection::find_one(const bson::document& filter,
                                                                     find_options opts) const {
-    opts.limit = 1;
-    opts.single_batch = true;
-    auto c = co_await find(filter, opts);
-    auto d = co_await c.next();
-    if (!d) co_return std::nullopt;
-    bson::document out;
-    out.assign(*d);
-    co_return out;
+    return detail::run_throwing<std::optional<bson::document>>(
+        detail::op_body<&collection::find_one_impl>(*this, std::cref(filter), std::move(opts)));
 }
-
 asio::awaitable<cursor> collection::aggregate(const std::vector<bson::document>& pipeline,
                                               const aggregate_options& opts) const {
-    if (opts.batch_size < 0) throw error(errc::invalid_argument, "aggregate: batch_size is negative; nothing was sent");
-    co_return co_await open_cursor(
-        st_, db_, name_,
-        [&](bson_t* b) {
-            append_str(b, "aggregate", name_);
-            append_array_of(b, "pipeline", pipeline);
-            bson_t c;
-            bson_append_document_begin(b, "cursor", 6, &c);
-            if (opts.batch_size > 0) bson_append_int32(&c, "batchSize", 9, opts.batch_size);
-            bson_append_document_end(b, &c);
-            if (opts.allow_disk_use) bson_append_bool(b, "allowDiskUse", -1, true);
-            if (!opts.collation.empty()) append_doc(b, "collation", opts.collation);
-            if (!opts.hint.empty()) append_doc(b, "hint", opts.hint);
-            if (opts.max_time) bson_append_int64(b, "maxTimeMS", 9, opts.max_time->count());
-        },
-        opts.batch_size, 0);
+    return detail::run_throwing<cursor>(detail::op_body<&collection::aggregate_impl>(*this, std::cref(pipeline), opts));
 }
-
 asio::awaitable<std::int64_t> collection::count_documents(const bson::document& filter,
                                                           const count_options& opts) const {
-    // The spec: an aggregation ($match, $skip, $limit, $group/$sum), not the count command.
-    if (opts.skip < 0 || opts.limit < 0)
-        throw error(errc::invalid_argument,
-                    fmt::format("count_documents: {} is negative; nothing was sent", opts.skip < 0 ? "skip" : "limit"));
-    std::vector<bson::document> pipeline;
-    {
-        bson::document m;
-        append_doc(m.get(), "$match", filter);
-        pipeline.push_back(std::move(m));
-    }
-    if (opts.skip > 0) {
-        bson::document s;
-        bson_append_int64(s.get(), "$skip", -1, opts.skip);
-        pipeline.push_back(std::move(s));
-    }
-    if (opts.limit > 0) {
-        bson::document l;
-        bson_append_int64(l.get(), "$limit", -1, opts.limit);
-        pipeline.push_back(std::move(l));
-    }
-    pipeline.push_back(bson::document::from_json(R"({"$group": {"_id": 1, "n": {"$sum": 1}}})"));
-    aggregate_options ao;
-    ao.collation = opts.collation;
-    ao.hint = opts.hint;
-    auto c = co_await aggregate(pipeline, ao);
-    auto d = co_await c.next();
-    if (!d) co_return 0;
-    auto it = d->find("n");
-    co_return it ? bson_iter_as_int64(&*it) : 0;
+    return detail::run_throwing<std::int64_t>(detail::op_body<&collection::count_documents_impl>(*this, std::cref(filter), opts));
 }
-
 asio::awaitable<std::int64_t> collection::estimated_document_count() const {
-    std::int64_t n = 0;
-    error_code ec;
-    diagnostics diag;
-    co_await st_->command(
-        db_, [&](bson_t* b) { append_str(b, "count", name_); },
-        [&](const bson_t* r) { ec = wire::commands::count::parse(r, n, diag); }, ec, diag);
-    throw_on_error(ec, diag);
-    co_return n;
+    return detail::run_throwing<std::int64_t>(detail::op_body<&collection::estimated_document_count_impl>(*this));
 }
-
 asio::awaitable<std::vector<bson::value>> collection::distinct(std::string_view key, const bson::document& filter) const {
-    std::vector<bson::value> out;
-    error_code ec;
-    diagnostics diag;
-    co_await st_->command(
-        db_,
-        [&](bson_t* b) {
-            append_str(b, "distinct", name_);
-            append_str(b, "key", key);
-            append_doc(b, "query", filter);
-        },
-        [&](const bson_t* r) { ec = wire::commands::distinct::parse(r, out, diag); }, ec, diag);
-    throw_on_error(ec, diag);
-    co_return out;
+    return detail::run_throwing<std::vector<bson::value>>(
+        detail::op_body<&collection::distinct_impl>(*this, std::string(key), std::cref(filter)));
 }
-
-asio::awaitable<std::optional<bson::document>> collection::find_and_modify(const bson::document& filter,
-                                                                           const bson::document* update, bool remove,
-                                                                           const find_one_and_modify_options& opts) const {
-    std::optional<bson::document> out;
-    co_await st_->command(
-        db_,
-        [&](bson_t* b) {
-            append_str(b, "findAndModify", name_);
-            append_doc(b, "query", filter);
-            if (!opts.sort.empty()) append_doc(b, "sort", opts.sort);
-            if (!opts.projection.empty()) append_doc(b, "fields", opts.projection);
-            if (remove) {
-                bson_append_bool(b, "remove", 6, true);
-            } else {
-                append_doc(b, "update", *update);
-                if (opts.returned == return_document::after) bson_append_bool(b, "new", 3, true);
-                if (opts.upsert) bson_append_bool(b, "upsert", 6, true);
-                if (!opts.array_filters.empty()) append_array_of(b, "arrayFilters", opts.array_filters);
-            }
-            if (auto* wc = effective_wc(opts.wc, *st_)) wc->append_to(b);
-        },
-        [&](const bson_t* r) {
-            bson_iter_t it;
-            if (bson_iter_init_find(&it, r, "value") && BSON_ITER_HOLDS_DOCUMENT(&it)) {
-                std::uint32_t len;
-                const std::uint8_t* data;
-                bson_iter_document(&it, &len, &data);
-                bson::document d;
-                d.assign(bson::document_view(data, len));
-                out = std::move(d);
-            }
-        });
-    co_return out;
-}
-
 asio::awaitable<std::optional<bson::document>> collection::find_one_and_update(
     const bson::document& filter, const bson::document& update, const find_one_and_modify_options& opts) const {
-    if (!is_operator_update(update)) throw error(errc::invalid_argument, "find_one_and_update needs $-operators");
-    co_return co_await find_and_modify(filter, &update, false, opts);
+    return detail::run_throwing<std::optional<bson::document>>(
+        detail::op_body<&collection::find_one_and_update_impl>(*this, std::cref(filter), std::cref(update), opts));
 }
-
 asio::awaitable<std::optional<bson::document>> collection::find_one_and_replace(
     const bson::document& filter, const bson::document& replacement, const find_one_and_modify_options& opts) const {
-    if (is_operator_update(replacement))
-        throw error(errc::invalid_argument, "find_one_and_replace: the replacement must not contain $-operators");
-    if (!opts.array_filters.empty())
-        throw error(errc::invalid_argument, "find_one_and_replace: array_filters does not apply to a replacement");
-    co_return co_await find_and_modify(filter, &replacement, false, opts);
+    return detail::run_throwing<std::optional<bson::document>>(
+        detail::op_body<&collection::find_one_and_replace_impl>(*this, std::cref(filter), std::cref(replacement), opts));
 }
-
 asio::awaitable<std::optional<bson::document>> collection::find_one_and_delete(
     const bson::document& filter, const find_one_and_modify_options& opts) const {
-    // findAndModify with remove takes none of these; refused rather than dropped.
-    const char* unused = opts.upsert                               ? "upsert"
-                         : opts.returned == return_document::after ? "returned = after"
-                         : !opts.array_filters.empty()            ? "array_filters"
-                                                                   : nullptr;
-    if (unused)
-        throw error(errc::invalid_argument,
-                    fmt::format("find_one_and_delete: {} does not apply to a delete; nothing was sent", unused));
-    co_return co_await find_and_modify(filter, nullptr, true, opts);
+    return detail::run_throwing<std::optional<bson::document>>(
+        detail::op_body<&collection::find_one_and_delete_impl>(*this, std::cref(filter), opts));
 }
 
 // --------------------------------------------------------------------------- indexes
 
-std::string index_name_for(const bson::document& keys) {
-    std::string name;
-    bson_iter_t it;
-    bson_iter_init(&it, keys.get());
-    while (bson_iter_next(&it)) {
-        if (!name.empty()) name += '_';
-        name += bson_iter_key(&it);
-        name += '_';
-        if (BSON_ITER_HOLDS_UTF8(&it)) name += bson_iter_utf8(&it, nullptr);
-        else name += std::to_string(bson_iter_as_int64(&it));
-    }
-    return name;
+std::string index_name_for(const bson::document& keys) { return cmds::index_name_for(keys); }
+
+asio::awaitable<std::vector<std::string>> collection::create_indexes_impl(const std::vector<index_model>& models,
+                                                                          error_code& ec, diagnostics& diag) const {
+    const cmds::create_indexes c{db_, name_, models};
+    co_await run(
+        *st_, db_, c, [](bson::document_view r, diagnostics& d) { return cmds::create_indexes::parse(r, d); }, ec,
+        diag);
+    co_return ec ? std::vector<std::string>{} : c.names();
 }
 
-asio::awaitable<std::vector<std::string>> collection::create_indexes(const std::vector<index_model>& models) const {
-    std::vector<std::string> names;
-    for (auto& m : models) names.push_back(m.options.name.empty() ? index_name_for(m.keys) : m.options.name);
-    co_await st_->command(db_, [&](bson_t* b) {
-        append_str(b, "createIndexes", name_);
-        bson_t arr;
-        bson_append_array_begin(b, "indexes", -1, &arr);
-        char buf[16];
-        for (std::size_t i = 0; i < models.size(); ++i) {
-            const char* k;
-            bson_uint32_to_string(static_cast<std::uint32_t>(i), &k, buf, sizeof buf);
-            bson_t ix;
-            bson_append_document_begin(&arr, k, -1, &ix);
-            append_doc(&ix, "key", models[i].keys);
-            append_str(&ix, "name", names[i]);
-            const auto& o = models[i].options;
-            if (o.unique) bson_append_bool(&ix, "unique", -1, true);
-            if (o.sparse) bson_append_bool(&ix, "sparse", -1, true);
-            if (o.expire_after) bson_append_int64(&ix, "expireAfterSeconds", -1, o.expire_after->count());
-            if (!o.partial_filter.empty()) append_doc(&ix, "partialFilterExpression", o.partial_filter);
-            if (!o.collation.empty()) append_doc(&ix, "collation", o.collation);
-            bson_append_document_end(&arr, &ix);
-        }
-        bson_append_array_end(b, &arr);
-    });
-    co_return names;
+asio::awaitable<std::string> collection::create_index_impl(const bson::document& keys, const index_options& opts,
+                                                           error_code& ec, diagnostics& diag) const {
+    const std::vector<index_model> m{index_model{keys, opts}};
+    auto names = co_await create_indexes_impl(m, ec, diag);
+    co_return names.empty() ? std::string() : std::move(names.front());
 }
 
-asio::awaitable<std::string> collection::create_index(const bson::document& keys, const index_options& opts) const {
-    std::vector<index_model> m{index_model{keys, opts}};
-    auto names = co_await create_indexes(m);
-    co_return names.front();
-}
-
-asio::awaitable<std::vector<bson::document>> collection::list_indexes() const {
-    auto c = co_await open_cursor(
-        st_, db_, name_, [&](bson_t* b) { append_str(b, "listIndexes", name_); }, 0, 0);
-    co_return co_await c.to_vector();
-}
-
-asio::awaitable<void> collection::drop_index(std::string_view name) const {
-    co_await st_->command(db_, [&](bson_t* b) {
-        append_str(b, "dropIndexes", name_);
-        append_str(b, "index", name);
-    });
-}
-
-asio::awaitable<void> collection::drop_indexes() const {
-    co_await st_->command(db_, [&](bson_t* b) {
-        append_str(b, "dropIndexes", name_);
-        append_str(b, "index", "*");
-    });
-}
-
-asio::awaitable<void> collection::drop() const {
-    error_code ec;
-    diagnostics diag;
-    co_await st_->command(db_, [&](bson_t* b) { append_str(b, "drop", name_); }, nullptr, ec, diag);
-    if (ec && diag.server_code != 26 /* NamespaceNotFound */) throw error(ec, diag);
-}
-
-// -------------------------------------------------------------------------- database
-
-asio::awaitable<bson::document> database::run_command(const bson::document& cmd) const {
-    bson::document out;
-    co_await st_->command(
-        name_,
-        [&](bson_t* b) {
-            if (!bson_concat(b, cmd.get())) refuse("(command)", "the command cannot be appended");
-        },
-        [&](const bson_t* r) { out.assign(bson::document_view(bson_get_data(r), r->len)); });
+asio::awaitable<std::vector<bson::document>> collection::list_indexes_impl(error_code& ec, diagnostics& diag) const {
+    cmds::cursor_batch cb;
+    co_await run(
+        *st_, db_, cmds::list_indexes{db_, name_},
+        [&](bson::document_view r, diagnostics& d) { return cmds::list_indexes::parse(r, cb, d); }, ec, diag);
+    std::vector<bson::document> out;
+    if (!ec) append_batch(cb.batch, out);
+    if (!ec) co_await drain(*st_, db_, name_, cb.id, out, ec, diag);
+    if (ec) out.clear();
     co_return out;
 }
 
-asio::awaitable<std::vector<std::string>> database::list_collection_names(const bson::document& filter) const {
-    auto c = co_await open_cursor(
-        st_, name_, "$cmd.listCollections",
-        [&](bson_t* b) {
-            bson_append_int32(b, "listCollections", -1, 1);
-            if (!filter.empty()) append_doc(b, "filter", filter);
-            bson_append_bool(b, "nameOnly", -1, true);
-        },
-        0, 0);
-    std::vector<std::string> names;
-    while (auto d = co_await c.next()) {
-        if (auto it = d->find("name"); it && BSON_ITER_HOLDS_UTF8(&*it)) names.emplace_back(bson_iter_utf8(&*it, nullptr));
+asio::awaitable<void> collection::drop_index_impl(std::string_view name, error_code& ec, diagnostics& diag) const {
+    co_await run(
+        *st_, db_, cmds::drop_indexes{db_, name_, name},
+        [](bson::document_view r, diagnostics& d) { return cmds::drop_indexes::parse(r, d); }, ec, diag);
+}
+
+asio::awaitable<void> collection::drop_indexes_impl(error_code& ec, diagnostics& diag) const {
+    return drop_index_impl("*", ec, diag);
+}
+
+asio::awaitable<void> collection::drop_impl(error_code& ec, diagnostics& diag) const {
+    co_await run(
+        *st_, db_, cmds::drop_collection{db_, name_},
+        [](bson::document_view r, diagnostics& d) { return cmds::drop_collection::parse(r, d); }, ec, diag);
+    // The connection reports ok:0 itself, before the reply reaches parse().
+    if (cmds::drop_collection::namespace_not_found(ec, diag)) {
+        ec = {};
+        diag.clear();
     }
+}
+
+asio::awaitable<std::string> collection::create_index(const bson::document& keys, const index_options& opts) const {
+    return detail::run_throwing<std::string>(detail::op_body<&collection::create_index_impl>(*this, std::cref(keys), opts));
+}
+asio::awaitable<std::vector<std::string>> collection::create_indexes(const std::vector<index_model>& models) const {
+    return detail::run_throwing<std::vector<std::string>>(detail::op_body<&collection::create_indexes_impl>(*this, std::cref(models)));
+}
+asio::awaitable<std::vector<bson::document>> collection::list_indexes() const {
+    return detail::run_throwing<std::vector<bson::document>>(detail::op_body<&collection::list_indexes_impl>(*this));
+}
+asio::awaitable<void> collection::drop_index(std::string_view name) const {
+    return detail::run_throwing<void>(detail::op_body<&collection::drop_index_impl>(*this, std::string(name)));
+}
+asio::awaitable<void> collection::drop_indexes() const {
+    return detail::run_throwing<void>(detail::op_body<&collection::drop_indexes_impl>(*this));
+}
+asio::awaitable<void> collection::drop() const { return detail::run_throwing<void>(detail::op_body<&collection::drop_impl>(*this)); }
+
+// -------------------------------------------------------------------------- database
+
+asio::awaitable<bson::document> database::run_command_impl(const bson::document& cmd, error_code& ec,
+                                                           diagnostics& diag) const {
+    bson::document out;
+    co_await run(
+        *st_, name_, cmds::run_command{name_, cmd},
+        [&](bson::document_view r, diagnostics& d) { return cmds::run_command::parse(r, out, d); }, ec, diag);
+    co_return out;
+}
+
+asio::awaitable<std::vector<std::string>> database::list_collection_names_impl(const bson::document& filter,
+                                                                               error_code& ec,
+                                                                               diagnostics& diag) const {
+    cmds::cursor_batch cb;
+    co_await run(
+        *st_, name_, cmds::list_collections{name_, filter},
+        [&](bson::document_view r, diagnostics& d) { return cmds::list_collections::parse(r, cb, d); }, ec, diag);
+    std::vector<std::string> names;
+    std::vector<bson::document> more;
+    if (!ec) ec = cmds::list_collections::names(cb.batch, names, diag);
+    if (!ec) co_await drain(*st_, name_, "$cmd.listCollections", cb.id, more, ec, diag);
+    for (std::size_t i = 0; !ec && i < more.size(); ++i) {
+        auto it = more[i].find("name");
+        if (it && BSON_ITER_HOLDS_UTF8(&*it)) names.emplace_back(bson_iter_utf8(&*it, nullptr));
+        else ec = cmds::malformed(diag, "listCollections", "a collection's 'name' is missing or not a string");
+    }
+    if (ec) names.clear();
     co_return names;
 }
 
-asio::awaitable<morm::collection> database::create_collection(std::string_view name,
-                                                              const create_collection_options& opts) const {
-    if (!opts.capped && (opts.size > 0 || opts.max > 0))
-        throw error(errc::invalid_argument, "create_collection: size and max need capped = true; nothing was sent");
-    co_await st_->command(name_, [&](bson_t* b) {
-        append_str(b, "create", name);
-        if (!opts.validator.empty()) append_doc(b, "validator", opts.validator);
-        if (!opts.validation_level.empty()) append_str(b, "validationLevel", opts.validation_level);
-        if (!opts.validation_action.empty()) append_str(b, "validationAction", opts.validation_action);
-        if (opts.capped) {
-            bson_append_bool(b, "capped", -1, true);
-            if (opts.size > 0) bson_append_int64(b, "size", -1, opts.size);
-            if (opts.max > 0) bson_append_int64(b, "max", -1, opts.max);
-        }
-    });
-    co_return collection(name);
+asio::awaitable<morm::collection> database::create_collection_impl(std::string_view name,
+                                                                   const create_collection_options& opts,
+                                                                   error_code& ec, diagnostics& diag) const {
+    co_await run(
+        *st_, name_, cmds::create_collection{name_, name, opts},
+        [](bson::document_view r, diagnostics& d) { return cmds::create_collection::parse(r, d); }, ec, diag);
+    co_return ec ? morm::collection{} : collection(name);
 }
 
-asio::awaitable<void> database::drop() const {
-    co_await st_->command(name_, [](bson_t* b) { bson_append_int32(b, "dropDatabase", -1, 1); });
+asio::awaitable<void> database::drop_impl(error_code& ec, diagnostics& diag) const {
+    co_await run(
+        *st_, name_, cmds::drop_database{name_},
+        [](bson::document_view r, diagnostics& d) { return cmds::drop_database::parse(r, d); }, ec, diag);
 }
+
+asio::awaitable<bson::document> database::run_command(const bson::document& cmd) const {
+    return detail::run_throwing<bson::document>(detail::op_body<&database::run_command_impl>(*this, std::cref(cmd)));
+}
+asio::awaitable<std::vector<std::string>> database::list_collection_names(const bson::document& filter) const {
+    return detail::run_throwing<std::vector<std::string>>(detail::op_body<&database::list_collection_names_impl>(*this, std::cref(filter)));
+}
+asio::awaitable<morm::collection> database::create_collection(std::string_view name,
+                                                              const create_collection_options& opts) const {
+    return detail::run_throwing<morm::collection>(detail::op_body<&database::create_collection_impl>(*this, std::string(name), opts));
+}
+asio::awaitable<void> database::drop() const { return detail::run_throwing<void>(detail::op_body<&database::drop_impl>(*this)); }
 
 }  // namespace morm
