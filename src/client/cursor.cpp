@@ -82,6 +82,10 @@ void cursor::kill_in_background() noexcept {
 }
 
 asio::awaitable<bool> cursor::next_batch() {
+    return detail::run_throwing<bool>([this](error_code& ec, diagnostics& diag) { return next_batch(ec, diag); });
+}
+
+asio::awaitable<bool> cursor::next_batch(error_code& ec, diagnostics& diag) {
     if (first_) {
         first_ = false;
         if (batch_count_ > 0) co_return true;
@@ -97,8 +101,6 @@ asio::awaitable<bool> cursor::next_batch() {
         auto left = limit_ - returned_;
         if (n == 0 || left < n) n = static_cast<std::int32_t>(left);
     }
-    error_code ec;
-    diagnostics diag;
     {
         auto conn = co_await st_->pool->async_acquire(ec, diag);
         if (!ec) {
@@ -109,7 +111,7 @@ asio::awaitable<bool> cursor::next_batch() {
             if (!ec) batch_.assign(bson::document_view(algo.batch().data(), algo.batch().size()));
         }
     }
-    if (ec) throw error(ec, diag);
+    if (ec) co_return false;
     reset_iter();
     if (limit_ > 0 && returned_ >= limit_) {
         co_await close();
@@ -119,6 +121,11 @@ asio::awaitable<bool> cursor::next_batch() {
 }
 
 asio::awaitable<std::optional<bson::document_view>> cursor::next() {
+    return detail::run_throwing<std::optional<bson::document_view>>(
+        [this](error_code& ec, diagnostics& diag) { return next(ec, diag); });
+}
+
+asio::awaitable<std::optional<bson::document_view>> cursor::next(error_code& ec, diagnostics& diag) {
     for (;;) {
         if (first_) {
             first_ = false;
@@ -138,13 +145,18 @@ asio::awaitable<std::optional<bson::document_view>> cursor::next() {
         }
         iter_valid_ = false;
         if (id_ == 0) co_return std::nullopt;
-        if (!co_await next_batch()) co_return std::nullopt;
+        if (!co_await next_batch(ec, diag)) co_return std::nullopt;
     }
 }
 
 asio::awaitable<std::vector<bson::document>> cursor::to_vector() {
+    return detail::run_throwing<std::vector<bson::document>>(
+        [this](error_code& ec, diagnostics& diag) { return to_vector(ec, diag); });
+}
+
+asio::awaitable<std::vector<bson::document>> cursor::to_vector(error_code& ec, diagnostics& diag) {
     std::vector<bson::document> out;
-    while (auto d = co_await next()) {
+    while (auto d = co_await next(ec, diag)) {
         bson::document doc;
         doc.assign(*d);
         out.push_back(std::move(doc));

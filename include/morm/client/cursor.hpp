@@ -1,10 +1,24 @@
 // An async cursor over find/aggregate/list results. Batches are fetched with getMore as
 // they are consumed; a cursor dropped before the end sends killCursors (in the
 // background, on its executor) so the server frees it.
+//
+// Every fetching operation has three forms (see detail/initiate.hpp):
+//  - `co_await c.next()`: throws morm::error;
+//  - `co_await c.next(ec, diag)`: a coroutine that reports through ec/diag and throws nothing;
+//  - `c.next(token)`: any Asio completion token, completing with `void(error_code, R)`.
+// Executor: the token forms run on the executor the cursor was created on (the client's);
+// the handler runs on its own associated executor, that one by default.
+// Lifetimes: the cursor is a stateful object, not a handle: it must outlive every operation
+// started on it, and only one may be in flight at a time.
+// Cancellation: terminal cancellation through the token's slot aborts the pool wait or the
+// getMore exchange; the operation completes with operation_aborted, the connection is
+// closed (never returned mid-reply), and the cursor keeps its id, so a later next() asks
+// the server again.
 #pragma once
 
 #include <morm/bson/document.hpp>
 #include <morm/client/client.hpp>
+#include <morm/detail/initiate.hpp>
 
 #include <boost/asio/awaitable.hpp>
 
@@ -32,10 +46,24 @@ public:
     /// The next document, or nullopt at the end. The view stays valid until the next call
     /// to next()/next_batch(), which may replace the batch it points into.
     asio::awaitable<std::optional<bson::document_view>> next();
+    asio::awaitable<std::optional<bson::document_view>> next(error_code& ec, diagnostics& diag);
+    /// Completion: `void(error_code, std::optional<bson::document_view>)`.
+    template <token_for<std::optional<bson::document_view>> Token>
+    auto next(Token&& token) {
+        return detail::initiate<std::optional<bson::document_view>>(
+            executor(), std::forward<Token>(token), [this](error_code& ec, diagnostics& diag) { return next(ec, diag); });
+    }
 
     /// Replaces the current batch with the next one from the server; false at the end.
     /// Use with batch() to process results a batch at a time with bounded memory.
     asio::awaitable<bool> next_batch();
+    asio::awaitable<bool> next_batch(error_code& ec, diagnostics& diag);
+    /// Completion: `void(error_code, bool)`.
+    template <token_for<bool> Token>
+    auto next_batch(Token&& token) {
+        return detail::initiate<bool>(executor(), std::forward<Token>(token),
+                                      [this](error_code& ec, diagnostics& diag) { return next_batch(ec, diag); });
+    }
 
     /// The current batch as a BSON array document (keys "0", "1", ...).
     bson::document_view batch() const noexcept { return batch_.view(); }
@@ -44,12 +72,28 @@ public:
 
     /// Drains the cursor into owning documents.
     asio::awaitable<std::vector<bson::document>> to_vector();
+    asio::awaitable<std::vector<bson::document>> to_vector(error_code& ec, diagnostics& diag);
+    /// Completion: `void(error_code, std::vector<bson::document>)`.
+    template <token_for<std::vector<bson::document>> Token>
+    auto to_vector(Token&& token) {
+        return detail::initiate<std::vector<bson::document>>(
+            executor(), std::forward<Token>(token), [this](error_code& ec, diagnostics& diag) { return to_vector(ec, diag); });
+    }
 
     /// The server cursor id; 0 once exhausted or closed.
     std::int64_t id() const noexcept { return id_; }
     bool exhausted() const noexcept { return id_ == 0 && !iter_valid_; }
-    /// Kills the server cursor now (idempotent).
+    /// Kills the server cursor now (idempotent; best effort: never fails).
     asio::awaitable<void> close();
+    /// Completion: `void(error_code)` (always success).
+    template <token_for<void> Token>
+    auto close(Token&& token) {
+        return detail::initiate<void>(executor(), std::forward<Token>(token),
+                                      [this](error_code&, diagnostics&) { return close(); });
+    }
+
+    /// The executor the token forms run on.
+    const asio::any_io_executor& executor() const noexcept { return ex_; }
 
 private:
     void reset_iter();
