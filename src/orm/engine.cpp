@@ -48,13 +48,13 @@ asio::awaitable<void> install_validator(const database& db, const std::string& n
         diag.message = fmt::format("collMod of '{}' could not be built", name);
         co_return;
     }
-    co_await detail::nothrow_await(db.run_command(cmd), ec, diag);
+    co_await db.run_command(cmd, ec, diag);
 }
 
 /// Removes from `indexes` those the collection already has (by name).
 asio::awaitable<void> drop_existing(const collection& coll, std::vector<index_model>& indexes, error_code& ec,
                                     diagnostics& diag) {
-    auto current = co_await detail::nothrow_await(coll.list_indexes(), ec, diag);
+    auto current = co_await coll.list_indexes(ec, diag);
     if (ec) co_return;
     std::vector<std::string> have;
     for (const auto& ix : current)
@@ -68,8 +68,9 @@ asio::awaitable<void> drop_existing(const collection& coll, std::vector<index_mo
 }  // namespace
 
 asio::awaitable<void> engine::create_all(error_code& ec, diagnostics& diag) const {
+    const bson::document no_filter;
     auto models = state_->snapshot_models();
-    auto existing = co_await detail::nothrow_await(state_->db.list_collection_names(), ec, diag);
+    auto existing = co_await state_->db.list_collection_names(no_filter, ec, diag);
     if (ec) co_return;
     for (const auto* m : models) {
         const std::string name(m->collection);
@@ -77,7 +78,7 @@ asio::awaitable<void> engine::create_all(error_code& ec, diagnostics& diag) cons
         if (!exists) {
             create_collection_options co;
             if (state_->create_validators) co.validator = m->schema();
-            co_await detail::nothrow_await(state_->db.create_collection(name, co), ec, diag);
+            co_await state_->db.create_collection(name, co, ec, diag);
         } else if (state_->create_validators) {
             co_await install_validator(state_->db, name, *m, ec, diag);
         }
@@ -90,7 +91,7 @@ asio::awaitable<void> engine::create_all(error_code& ec, diagnostics& diag) cons
         if (exists) co_await drop_existing(coll, indexes, ec, diag);
         if (ec) co_return;
         if (indexes.empty()) continue;
-        co_await detail::nothrow_await(coll.create_indexes(indexes), ec, diag);
+        co_await coll.create_indexes(indexes, ec, diag);
         if (ec) co_return;
     }
 }
@@ -104,7 +105,7 @@ asio::awaitable<void> engine::drop_all() const {
 
 asio::awaitable<void> engine::drop_all(error_code& ec, diagnostics& diag) const {
     for (const auto* m : state_->snapshot_models()) {
-        co_await detail::nothrow_await(state_->db.collection(m->collection).drop(), ec, diag);
+        co_await state_->db.collection(m->collection).drop(ec, diag);
         if (ec) co_return;
     }
 }

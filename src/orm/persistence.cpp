@@ -140,15 +140,12 @@ boost::asio::awaitable<std::vector<bool>> confirm_inserts(const engine& eng, con
         find_options fo;
         fo.projection = bson::document::from_json(R"({"_id": 1})");
         std::vector<std::string> present;
-        try {
-            auto c = co_await eng.database().collection(ops->collection).find(filter, fo);
-            while (auto d = co_await c.next()) {
-                bson_iter_t it;
-                if (d->init_iter(it) && bson_iter_find(&it, "_id")) present.push_back(detail::element_key(it));
-            }
-        } catch (const error& err) {
-            ec = err.code();
-            diag = err.diag();
+        auto c = co_await eng.database().collection(ops->collection).find(filter, fo, ec, diag);
+        while (!ec) {
+            auto d = co_await c.next(ec, diag);
+            if (!d) break;
+            bson_iter_t it;
+            if (d->init_iter(it) && bson_iter_find(&it, "_id")) present.push_back(detail::element_key(it));
         }
         for (std::size_t k = 0; k < which.size(); ++k) {
             const auto* e = p.work[which[k]].e;

@@ -303,7 +303,7 @@ asio::awaitable<std::shared_ptr<void>> session::load_one(const detail::model_ops
     find_options fo;
     fo.limit = 1;
     fo.single_batch = true;
-    auto d = co_await detail::nothrow_await(coll.find_one(filter, fo), ec, diag);
+    auto d = co_await coll.find_one(filter, fo, ec, diag);
     if (ec || !d) co_return nullptr;
     co_return track_loaded(ops, d->view(), ec, diag);
 }
@@ -326,7 +326,8 @@ asio::awaitable<void> session::refresh_impl(const detail::model_ops& ops, void* 
     const bson::document filter = id_filter(key, ec, diag);
     if (ec) co_return;
     auto coll = engine_.database().collection(ops.collection);
-    auto d = co_await detail::nothrow_await(coll.find_one(filter), ec, diag);
+    const find_options fo;
+    auto d = co_await coll.find_one(filter, fo, ec, diag);
     if (ec) co_return;
     if (!d) {
         ec = make_error_code(errc::not_found);

@@ -437,22 +437,52 @@ public:
         return start_void(std::forward<Token>(token), detail::op_body<&collection::drop_impl>(*this));
     }
 
+    // ---- no-throw coroutine forms --------------------------------------------------
+    // `co_await op(args..., ec, diag)`: failure goes to ec/diag, nothing is thrown, no
+    // coroutine of its own is started (what the token forms run, and what the ORM builds
+    // on). Same lifetimes and cancellation as the token forms.
+    asio::awaitable<cursor> find(const bson::document& filter, const find_options& opts, error_code& ec,
+                                 diagnostics& diag) const {
+        return find_impl(filter, opts, ec, diag);
+    }
+    asio::awaitable<std::optional<bson::document>> find_one(const bson::document& filter, const find_options& opts,
+                                                            error_code& ec, diagnostics& diag) const {
+        return find_one_impl(filter, opts, ec, diag);
+    }
+    asio::awaitable<cursor> aggregate(const std::vector<bson::document>& pipeline, const aggregate_options& opts,
+                                      error_code& ec, diagnostics& diag) const {
+        return aggregate_impl(pipeline, opts, ec, diag);
+    }
+    asio::awaitable<std::int64_t> count_documents(const bson::document& filter, const count_options& opts,
+                                                  error_code& ec, diagnostics& diag) const {
+        return count_documents_impl(filter, opts, ec, diag);
+    }
+    asio::awaitable<update_result> update_many(const bson::document& filter, const bson::document& update,
+                                               const update_options& opts, error_code& ec,
+                                               diagnostics& diag) const {
+        return update_many_impl(filter, update, opts, ec, diag);
+    }
+    asio::awaitable<delete_result> delete_many(const bson::document& filter, const delete_options& opts,
+                                               error_code& ec, diagnostics& diag) const {
+        return delete_many_impl(filter, opts, ec, diag);
+    }
+    asio::awaitable<std::vector<bson::document>> list_indexes(error_code& ec, diagnostics& diag) const {
+        return list_indexes_impl(ec, diag);
+    }
+    asio::awaitable<std::vector<std::string>> create_indexes(const std::vector<index_model>& models, error_code& ec,
+                                                             diagnostics& diag) const {
+        return create_indexes_impl(models, ec, diag);
+    }
+    asio::awaitable<void> drop(error_code& ec, diagnostics& diag) const { return drop_impl(ec, diag); }
+
 private:
     template <class R, class Token, class Body>
     auto start(Token&& token, Body&& body) const {
         return detail::initiate<R>(st_->ex, std::forward<Token>(token), std::forward<Body>(body));
     }
-    /// detail::initiate<void> as it should be: its op_signature_t<void> names
-    /// `void(error_code, void)` in the unselected branch of a conditional_t, which is
-    /// ill-formed. To go once initiate.hpp selects the signature with a specialization.
     template <class Token, class Body>
     auto start_void(Token&& token, Body&& body) const {
-        if constexpr (detail::is_with_diagnostics<std::decay_t<Token>>::value)
-            return asio::async_initiate<decltype(token.token), void(error_code)>(
-                detail::initiate_op<void>{st_->ex, token.diag}, token.token, std::forward<Body>(body));
-        else
-            return asio::async_initiate<Token, void(error_code)>(detail::initiate_op<void>{st_->ex, nullptr}, token,
-                                                                 std::forward<Body>(body));
+        return start<void>(std::forward<Token>(token), std::forward<Body>(body));
     }
 
     // The no-throw bodies: failure goes to ec/diag, nothing is thrown.
@@ -577,22 +607,28 @@ public:
         return start_void(std::forward<Token>(token), detail::op_body<&database::drop_impl>(*this));
     }
 
+    // ---- no-throw coroutine forms (see collection) ---------------------------------
+    asio::awaitable<bson::document> run_command(const bson::document& cmd, error_code& ec, diagnostics& diag) const {
+        return run_command_impl(cmd, ec, diag);
+    }
+    asio::awaitable<std::vector<std::string>> list_collection_names(const bson::document& filter, error_code& ec,
+                                                                    diagnostics& diag) const {
+        return list_collection_names_impl(filter, ec, diag);
+    }
+    asio::awaitable<morm::collection> create_collection(std::string_view name, const create_collection_options& opts,
+                                                        error_code& ec, diagnostics& diag) const {
+        return create_collection_impl(name, opts, ec, diag);
+    }
+    asio::awaitable<void> drop(error_code& ec, diagnostics& diag) const { return drop_impl(ec, diag); }
+
 private:
     template <class R, class Token, class Body>
     auto start(Token&& token, Body&& body) const {
         return detail::initiate<R>(st_->ex, std::forward<Token>(token), std::forward<Body>(body));
     }
-    /// detail::initiate<void> as it should be: its op_signature_t<void> names
-    /// `void(error_code, void)` in the unselected branch of a conditional_t, which is
-    /// ill-formed. To go once initiate.hpp selects the signature with a specialization.
     template <class Token, class Body>
     auto start_void(Token&& token, Body&& body) const {
-        if constexpr (detail::is_with_diagnostics<std::decay_t<Token>>::value)
-            return asio::async_initiate<decltype(token.token), void(error_code)>(
-                detail::initiate_op<void>{st_->ex, token.diag}, token.token, std::forward<Body>(body));
-        else
-            return asio::async_initiate<Token, void(error_code)>(detail::initiate_op<void>{st_->ex, nullptr}, token,
-                                                                 std::forward<Body>(body));
+        return start<void>(std::forward<Token>(token), std::forward<Body>(body));
     }
 
     asio::awaitable<bson::document> run_command_impl(const bson::document& cmd, error_code& ec,

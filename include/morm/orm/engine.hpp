@@ -65,21 +65,6 @@ struct engine_state {
     }
 };
 
-/// Awaits `op` and reports its failure through `ec`/`diag` instead of letting it escape.
-/// Transitional (issue 10): for database/collection/cursor operations that have no
-/// no-throw form yet; remove once they do.
-template <class T>
-asio::awaitable<T> nothrow_await(asio::awaitable<T> op, error_code& ec, diagnostics& diag) {
-    try {
-        if constexpr (std::is_void_v<T>)
-            co_await std::move(op);
-        else
-            co_return co_await std::move(op);
-    } catch (...) {
-        ec = error_from(std::current_exception(), &diag);
-    }
-    if constexpr (!std::is_void_v<T>) co_return T{};
-}
 }  // namespace detail
 
 class engine {

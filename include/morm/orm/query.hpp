@@ -45,7 +45,7 @@ namespace detail {
 /// document); stops when `f` sets `ec` or the cursor fails.
 template <class F>
 asio::awaitable<void> for_each_doc(cursor& c, error_code& ec, diagnostics& diag, F f) {
-    while (co_await nothrow_await(c.next_batch(), ec, diag)) {
+    while (co_await c.next_batch(ec, diag)) {
         bson_iter_t it;
         if (!c.batch().init_iter(it)) continue;
         while (bson_iter_next(&it)) {
@@ -161,7 +161,7 @@ private:
                 co_return true;
             }
             iter_valid_ = false;
-            if (!co_await detail::nothrow_await(cursor_.next_batch(), ec, diag)) co_return false;
+            if (!co_await cursor_.next_batch(ec, diag)) co_return false;
             pos_ = 0;
             iter_valid_ = cursor_.batch().init_iter(iter_);
         }
@@ -373,7 +373,7 @@ private:
     asio::awaitable<std::vector<std::shared_ptr<T>>> all_body(error_code& ec, diagnostics& diag) {
         std::vector<std::shared_ptr<T>> out;
         if ((ec = require_full("all", diag))) co_return out;
-        auto c = co_await detail::nothrow_await(coll().find(filter_.document(), opts_), ec, diag);
+        auto c = co_await coll().find(filter_.document(), opts_, ec, diag);
         if (ec) co_return out;
         co_await detail::for_each_doc(c, ec, diag, collect_tracked(out));
         co_return out;
@@ -383,7 +383,7 @@ private:
         find_options o = opts_;
         o.limit = 1;
         o.single_batch = true;
-        auto d = co_await detail::nothrow_await(coll().find_one(filter_.document(), o), ec, diag);
+        auto d = co_await coll().find_one(filter_.document(), o, ec, diag);
         if (ec || !d) co_return nullptr;
         co_return std::static_pointer_cast<T>(s_->track_loaded(detail::ops_for<T>(), d->view(), ec, diag));
     }
@@ -400,7 +400,7 @@ private:
         if ((ec = require_full("one_or_none", diag))) co_return nullptr;
         find_options o = opts_;
         o.limit = 2;
-        auto c = co_await detail::nothrow_await(coll().find(filter_.document(), o), ec, diag);
+        auto c = co_await coll().find(filter_.document(), o, ec, diag);
         if (ec) co_return nullptr;
         std::vector<bson::document> found;
         co_await detail::for_each_doc(c, ec, diag, [&found](bson::document_view d, error_code&, diagnostics&) {
@@ -417,7 +417,7 @@ private:
     }
     asio::awaitable<std::vector<T>> partial_body(error_code& ec, diagnostics& diag) {
         std::vector<T> out;
-        auto c = co_await detail::nothrow_await(coll().find(filter_.document(), opts_), ec, diag);
+        auto c = co_await coll().find(filter_.document(), opts_, ec, diag);
         if (ec) co_return out;
         co_await detail::for_each_doc(c, ec, diag, [&out](bson::document_view d, error_code&, diagnostics&) {
             T obj{};
@@ -433,24 +433,25 @@ private:
         count_options co;
         co.skip = opts_.skip;
         co.limit = opts_.limit;
-        co_return co_await detail::nothrow_await(coll().count_documents(filter_.document(), co), ec, diag);
+        co_return co_await coll().count_documents(filter_.document(), co, ec, diag);
     }
     asio::awaitable<bool> exists_body(error_code& ec, diagnostics& diag) {
         find_options o;
         o.limit = 1;
         o.single_batch = true;
         o.projection = bson::document::from_json(R"({"_id": 1})");
-        auto d = co_await detail::nothrow_await(coll().find_one(filter_.document(), o), ec, diag);
+        auto d = co_await coll().find_one(filter_.document(), o, ec, diag);
         co_return !ec && d.has_value();
     }
     asio::awaitable<result_stream<T>> stream_body(error_code& ec, diagnostics& diag) {
         find_options o = opts_;
         if (o.batch_size == 0) o.batch_size = 1000;
-        auto c = co_await detail::nothrow_await(coll().find(filter_.document(), o), ec, diag);
+        auto c = co_await coll().find(filter_.document(), o, ec, diag);
         co_return result_stream<T>(std::move(c), s_->get_engine().executor());
     }
     asio::awaitable<std::int64_t> remove_body(error_code& ec, diagnostics& diag) {
-        auto r = co_await detail::nothrow_await(coll().delete_many(filter_.document()), ec, diag);
+        const delete_options dopts;
+        auto r = co_await coll().delete_many(filter_.document(), dopts, ec, diag);
         co_return r.deleted_count;
     }
 
@@ -468,7 +469,8 @@ private:
                                        collection_name());
             co_return 0;
         }
-        auto r = co_await detail::nothrow_await(coll().update_many(filter_.document(), u), ec, diag);
+        const update_options uopts;
+        auto r = co_await coll().update_many(filter_.document(), u, uopts, ec, diag);
         co_return r.modified_count;
     }
     asio::awaitable<std::int64_t> throwing_update(bson::document u) {
@@ -516,7 +518,8 @@ template <codec::model T>
 asio::awaitable<std::vector<T>> session::aggregate_body(const std::vector<bson::document>& pipeline, error_code& ec,
                                                         diagnostics& diag) {
     std::vector<T> out;
-    auto c = co_await detail::nothrow_await(engine_.collection<T>().aggregate(pipeline), ec, diag);
+    const aggregate_options aopts;
+    auto c = co_await engine_.collection<T>().aggregate(pipeline, aopts, ec, diag);
     if (ec) co_return out;
     co_await detail::for_each_doc(c, ec, diag, [&out](bson::document_view d, error_code& e, diagnostics& dg) {
         T obj{};
