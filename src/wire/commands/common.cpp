@@ -12,6 +12,15 @@ namespace morm::wire::commands {
     return make_error_code(errc::invalid_argument);
 }
 
+bson::document copy_document(const bson_iter_t& it) {
+    std::uint32_t len = 0;
+    const std::uint8_t* data = nullptr;
+    bson_iter_document(&it, &len, &data);
+    bson::document d;
+    d.assign(bson::document_view(data, len));
+    return d;
+}
+
 [[nodiscard]] error_code malformed(diagnostics& diag, std::string_view op, std::string_view what) {
     diag.clear();
     diag.message = fmt::format("{} reply: {}", op, what);

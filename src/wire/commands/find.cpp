@@ -57,12 +57,7 @@ const char* find_problem(const find_options& o) {
     bson_iter_t it;
     if (!bson_iter_init(&it, c.batch.get()) || !bson_iter_next(&it)) return {};
     if (!BSON_ITER_HOLDS_DOCUMENT(&it)) return malformed(diag, op, "'cursor.firstBatch.0' is not a document");
-    std::uint32_t len = 0;
-    const std::uint8_t* data = nullptr;
-    bson_iter_document(&it, &len, &data);
-    bson::document d;
-    d.assign(bson::document_view(data, len));
-    out = std::move(d);
+    out = copy_document(it);
     return {};
 }
 

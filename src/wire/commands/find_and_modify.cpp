@@ -64,12 +64,7 @@ const char* fam_problem(find_and_modify::kind what, const bson::document* update
     if (!bson_iter_init_find(&it, &body, "value")) return malformed(diag, name, "'value' is missing");
     if (BSON_ITER_HOLDS_NULL(&it)) return {};
     if (!BSON_ITER_HOLDS_DOCUMENT(&it)) return malformed(diag, name, "'value' is neither a document nor null");
-    std::uint32_t len = 0;
-    const std::uint8_t* data = nullptr;
-    bson_iter_document(&it, &len, &data);
-    bson::document d;
-    d.assign(bson::document_view(data, len));
-    out = std::move(d);
+    out = copy_document(it);
     return {};
 }
 

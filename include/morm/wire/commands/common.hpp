@@ -32,6 +32,10 @@ namespace morm::wire::commands {
 /// errc::protocol with "<op> reply: <what>".
 [[nodiscard]] error_code malformed(diagnostics& diag, std::string_view op, std::string_view what);
 
+/// Copies the document `it` holds (the caller checked BSON_ITER_HOLDS_DOCUMENT): a
+/// reply's documents live in the connection's receive buffer, which the next read reuses.
+bson::document copy_document(const bson_iter_t& it);
+
 /// Appends the fields of one command body. The first append that fails (a string that is
 /// not valid UTF-8 or holds a NUL, a document that does not fit) is remembered, the rest
 /// are skipped, and finish() reports it: a body missing its filter would match every
