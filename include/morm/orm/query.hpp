@@ -1,5 +1,9 @@
 // Typed queries of a session: `session.query<User>().filter(field(&User::name) == "John")`.
 //
+// A query<T> takes only expressions over T (filters, sort and projection keys, update
+// operators: see expr.hpp for why and for the concepts that say so in compiler errors);
+// raw BSON goes in only explicitly (raw_filter(), a bson::document, an untyped update_op).
+//
 // Results of all()/first()/one() go through the session's identity map (one object per
 // _id; an object already in the session is returned as is, local changes included).
 // stream() yields objects batch by batch without tracking them, so memory stays bounded
@@ -29,6 +33,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <concepts>
 #include <memory>
 #include <optional>
@@ -77,8 +82,27 @@ asio::awaitable<void> for_each_doc(cursor& c, error_code& ec, diagnostics& diag,
     return true;
 }
 
-template <class T>
-concept update_op_arg = std::same_as<std::remove_cvref_t<T>, update_op>;
+/// The stored path of a sort / projection key: `&T::m` or a field_ref.
+template <class K>
+std::string path_of(const K& key) {
+    if constexpr (std::is_member_object_pointer_v<K>)
+        return std::string(codec::field_name(key));
+    else
+        return key.path();
+}
+
+/// A token form of query<T>::update: update operators of T, then a completion token.
+template <class T, class Seq, class... A>
+struct ops_then_token;
+template <class T, std::size_t... I, class... A>
+struct ops_then_token<T, std::index_sequence<I...>, A...> {
+    using args = std::tuple<A...>;
+    static constexpr bool value = (update_of<std::tuple_element_t<I, args>, T> && ...) &&
+                                  token_for<std::tuple_element_t<sizeof...(I), args>, std::int64_t>;
+};
+template <class T, class... A>
+concept update_ops_then_token =
+    sizeof...(A) >= 2 && ops_then_token<T, std::make_index_sequence<sizeof...(A) - 1>, A...>::value;
 
 }  // namespace detail
 
@@ -190,21 +214,24 @@ class query {
 public:
     explicit query(session& s) : s_(&s) {}
 
-    /// Adds a condition (combined with AND).
-    query& filter(const morm::filter& f) {
-        filter_ = filter_ && f;
+    /// Adds a condition (combined with AND): a filter over T, or an untyped raw_filter().
+    /// The conditions are linked, not re-encoded: the filter document is built once, when
+    /// the query runs.
+    template <class E>
+        requires expression_of<E, T>
+    query& filter(E&& f) {
+        filter_ = std::move(filter_) && std::forward<E>(f);
         return *this;
     }
-    /// Raw BSON filter escape hatch (combined with AND).
-    query& filter(const bson::document& raw) { return filter(morm::filter(raw)); }
+    /// Raw BSON filter escape hatch (combined with AND; not checked against T).
+    query& filter(bson::document raw) { return filter(morm::filter(std::move(raw))); }
 
-    template <class V>
-    query& sort(V T::*m, order o = order::asc) {
-        return sort_path(codec::field_name(m), o);
-    }
-    template <class V>
-    query& sort(const field_ref<T, V>& f, order o = order::asc) {
-        return sort_path(f.path(), o);
+    /// Sorts by a field of T: `sort(&User::email)`, `sort(field(&User::address, &Address::city), order::desc)`.
+    /// Repeated calls add keys (the first is the primary one).
+    template <class K>
+        requires field_of<K, T>
+    query& sort(const K& key, order o = order::asc) {
+        return sort_path(detail::path_of(key), o);
     }
     query& limit(std::int64_t n) {
         opts_.limit = n;
@@ -221,16 +248,20 @@ public:
     /// Loads only these fields (plus _id). Objects loaded this way are NOT tracked
     /// (a partial snapshot would turn every unloaded field into an $unset): use
     /// `partial()` to get them.
-    template <class... M>
-    query& only(M T::*... members) {
+    /// Keys: members of T or field_ref paths over T (`only(&User::name, field(&User::address, &Address::city))`).
+    template <class... K>
+        requires(sizeof...(K) >= 1 && (field_of<K, T> && ...))  // morm: a key is not a field of the query's model
+    query& only(const K&... keys) {
         bson::document p;
-        (detail::must(bson_append_int32(p.get(), std::string(codec::field_name(members)).c_str(), -1, 1), "projection"),
-         ...);
+        auto add = [&p](const std::string& path) {
+            detail::must(bson_append_int32(p.get(), path.data(), static_cast<int>(path.size()), 1), path);
+        };
+        (add(detail::path_of(keys)), ...);
         opts_.projection = std::move(p);
         return *this;
     }
 
-    const morm::filter& current_filter() const noexcept { return filter_; }
+    const filter_of<T>& current_filter() const noexcept { return filter_; }
     const find_options& options() const noexcept { return opts_; }
 
     /// \brief Every matching object (tracked).
@@ -301,19 +332,23 @@ public:
         return start<result_stream<T>>(token, &query::stream_body);
     }
     /// \brief Bulk update of every match on the server: `update(set(field(&User::name), "x"))`,
-    /// or `update(set(...), inc(...), token)`. Returns the number of modified documents.
-    /// Objects already in the session are not refreshed (call session.refresh()).
+    /// or `update(set(...), inc(...), token)`. Every operator must be on a field of T
+    /// (concept update_of), or an untyped update_op. Operators are grouped by operator
+    /// into one update document. Returns the number of modified documents. Objects already
+    /// in the session are not refreshed (call session.refresh()).
     /// \par Completion signature
     ///   `void(morm::error_code, std::int64_t)`.
+    template <class... Ops>
+        requires(sizeof...(Ops) >= 1 &&
+                 (update_of<Ops, T> && ...))  // morm: an update operator is not on a field of the query's model
+    asio::awaitable<std::int64_t> update(const Ops&... ops) {
+        return throwing_update(make_update_doc({static_cast<const update_op*>(&ops)...}));
+    }
     template <class... A>
-        requires(sizeof...(A) >= 1)
+        requires detail::update_ops_then_token<T, A...>
     auto update(A&&... args) {
-        if constexpr ((detail::update_op_arg<A> && ...)) {
-            return throwing_update(make_update_doc({&args...}));
-        } else {
-            return update_with_token(std::forward_as_tuple(std::forward<A>(args)...),
-                                     std::make_index_sequence<sizeof...(A) - 1>{});
-        }
+        return update_with_token(std::forward_as_tuple(std::forward<A>(args)...),
+                                 std::make_index_sequence<sizeof...(A) - 1>{});
     }
     /// \brief Deletes every match on the server; returns the count.
     /// \par Completion signature
@@ -482,20 +517,17 @@ private:
     }
     template <class Tuple, std::size_t... I>
     auto update_with_token(Tuple args, std::index_sequence<I...>) const {
-        static_assert((detail::update_op_arg<std::tuple_element_t<I, Tuple>> && ...),
-                      "query::update(ops..., token): every argument but the last must be an update operator");
         auto& token = std::get<sizeof...(I)>(args);
-        using Token = std::tuple_element_t<sizeof...(I), Tuple>;
-        static_assert(token_for<Token, std::int64_t>, "query::update: the last argument must be a completion token");
         return detail::initiate<std::int64_t>(
             s_->get_engine().executor(), token,
-            [q = *this, u = make_update_doc({&std::get<I>(args)...})](error_code& ec, diagnostics& diag) mutable {
+            [q = *this, u = make_update_doc({static_cast<const update_op*>(&std::get<I>(args))...})](
+                error_code& ec, diagnostics& diag) mutable {
                 return q.update_body(u, ec, diag);
             });
     }
 
     session* s_;
-    morm::filter filter_;
+    filter_of<T> filter_;
     find_options opts_;
 };
 
