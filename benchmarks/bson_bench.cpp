@@ -34,6 +34,11 @@ namespace {
 
 volatile std::size_t g_sink;  // keeps the optimiser from dropping the measured work
 
+template <class T>
+struct is_vector : std::false_type {};
+template <class T, class A>
+struct is_vector<std::vector<T, A>> : std::true_type {};
+
 // ---- libbson by hand -----------------------------------------------------------------
 struct node {
     std::string key;
@@ -170,7 +175,7 @@ bool hand_value(bson_iter_t* it, V& v) {
         }
         if (!v) v.emplace();
         return hand_value(it, *v);
-    } else if constexpr (morm::codec::detail::is_vector<V>::value) {
+    } else if constexpr (is_vector<V>::value) {
         if (!BSON_ITER_HOLDS_ARRAY(it)) return false;
         bson_iter_t child;
         if (!bson_iter_recurse(it, &child)) return false;

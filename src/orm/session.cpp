@@ -131,6 +131,34 @@ std::string checked_id_key(const detail::model_ops& ops, const void* obj, std::s
     bson_destroy(&snap);
     return ec;
 }
+/// True if the top level of `doc` has an element named `key`.
+bool has_key(bson::document_view doc, std::string_view key) {
+    bson_iter_t it;
+    return doc.init_iter(it) && bson_iter_find_w_len(&it, key.data(), static_cast<int>(key.size()));
+}
+
+/// A document loaded under a field's former name (an alias) is rewritten under the current
+/// one at the next commit: the snapshot records the names as stored, so the diff sets the
+/// current name and unsets the former.
+void keep_former_names(const detail::model_ops& ops, bson::document_view doc, std::string& snapshot) {
+    std::vector<std::pair<std::string_view, std::string_view>> used;
+    for (const auto& r : ops.renames)
+        if (has_key(doc, r.first) && !has_key(doc, r.second)) used.push_back(r);
+    if (used.empty()) return;
+    bson_iter_t it;
+    if (!bson_iter_init_from_data(&it, reinterpret_cast<const std::uint8_t*>(snapshot.data()), snapshot.size()))
+        return;
+    bson_t out;
+    bson_init(&out);
+    while (bson_iter_next(&it)) {
+        std::string_view k(bson_iter_key(&it), bson_iter_key_len(&it));
+        for (const auto& [former, current] : used)
+            if (k == current) k = former;
+        bson_append_iter(&out, k.data(), static_cast<int>(k.size()), &it);
+    }
+    snapshot.assign(reinterpret_cast<const char*>(bson_get_data(&out)), out.len);
+    bson_destroy(&out);
+}
 }  // namespace
 
 void session::stage_add(const detail::model_ops& ops, std::shared_ptr<void> obj) {
@@ -275,6 +303,7 @@ std::shared_ptr<void> session::track_loaded(const detail::model_ops& ops, bson::
     // differently, e.g. written by another driver).
     std::string snapshot;
     if ((ec = take_snapshot(ops, obj.get(), snapshot, diag))) return nullptr;
+    if (!ops.renames.empty()) keep_former_names(ops, doc, snapshot);
     entry& e = impl_->emplace(st, obj, entry::state::persistent, std::move(idkey));
     e.snapshot = std::move(snapshot);
     e.has_snapshot = true;

@@ -12,8 +12,9 @@
 //              (version, "version", morm::codec::field_flags::version));
 //   MORM_STRICT(User);                          // optional: reject unknown fields on decode
 //
-// Each entry is `member`, `(member, "stored_name")` or `(member, "stored_name", flags)`; up to
-// 256 entries. Declaration order is the order fields are written in. The macros must be used
+// Each entry is `member`, `(member, "stored_name")`, `(member, "stored_name", flags)`, or one
+// of the last two with a former name added, `(member, "stored_name", morm::codec::alias("old"))`
+// (read from either name, written under the new one); up to 256 entries. Declaration order is the order fields are written in. The macros must be used
 // at namespace scope, in the namespace of the type (they define functions found by ADL).
 // Enums without MORM_ENUM_STRINGS are stored as their underlying integer.
 #pragma once
@@ -60,7 +61,14 @@ constexpr field_flags operator&(field_flags a, field_flags b) noexcept {
 /// True if any flag of `f` is in `set`.
 constexpr bool has_flag(field_flags set, field_flags f) noexcept { return (std::uint32_t(set) & std::uint32_t(f)) != 0; }
 
-/// Describes one field: the member pointer, the stored name and the flags.
+/// A former stored name of a field, for schema evolution: the field is also read from
+/// this name and always written under its current one. `(email, "email", alias("mail"))`.
+struct alias {
+    std::string_view name;
+    constexpr explicit alias(std::string_view n) noexcept : name(n) {}
+};
+
+/// Describes one field: the member pointer, the stored name, the flags and a former name.
 template <class T, class M>
 struct field_descriptor {
     using class_type = T;
@@ -69,6 +77,7 @@ struct field_descriptor {
     M T::*member;
     std::string_view name;
     field_flags flags = field_flags::none;
+    std::string_view former{};  ///< a former stored name (alias), empty if none
 
     constexpr bool has(field_flags f) const noexcept { return has_flag(flags, f); }
     constexpr M& get(T& obj) const noexcept { return obj.*member; }
@@ -110,7 +119,16 @@ constexpr const D& get(const field_leaf<I, D>& leaf) noexcept {
 template <class T, class M>
 constexpr field_descriptor<T, M> make_field(M T::*member, std::string_view name,
                                             field_flags flags = field_flags::none) noexcept {
-    return {member, name, flags};
+    return {member, name, flags, {}};
+}
+template <class T, class M>
+constexpr field_descriptor<T, M> make_field(M T::*member, std::string_view name, field_flags flags,
+                                            alias old) noexcept {
+    return {member, name, flags, old.name};
+}
+template <class T, class M>
+constexpr field_descriptor<T, M> make_field(M T::*member, std::string_view name, alias old) noexcept {
+    return {member, name, field_flags::none, old.name};
 }
 
 template <class T>
@@ -153,6 +171,15 @@ struct struct_traits {
     static constexpr std::array<std::string_view, size> names = []<std::size_t... I>(std::index_sequence<I...>) {
         return std::array<std::string_view, size>{detail::get<I>(fields).name...};
     }(std::make_index_sequence<size>{});
+
+    static constexpr std::array<std::string_view, size> aliases = []<std::size_t... I>(std::index_sequence<I...>) {
+        return std::array<std::string_view, size>{detail::get<I>(fields).former...};
+    }(std::make_index_sequence<size>{});
+    static constexpr bool has_aliases = [] {
+        for (auto a : aliases)
+            if (!a.empty()) return true;
+        return false;
+    }();
 
     /// Index of the field stored as `name`, or `size` if none.
     static constexpr std::size_t index_of(std::string_view name) noexcept {

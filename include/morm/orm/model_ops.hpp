@@ -109,110 +109,6 @@ namespace detail {
 template <class T>
 concept has_indexes = requires { morm_indexes(codec::detail::type_tag<T>{}); };
 
-// ------------------------------------------------------------------ JSON schema
-
-template <class V>
-struct schema_of;
-
-template <class V>
-void append_schema(bson_t* dst, const char* key, bool nullable);
-
-template <class V>
-void append_type_and_items(bson_t* s, bool nullable) {
-    auto type = [&](const char* t) {
-        if (!nullable) {
-            bson_append_utf8(s, "bsonType", -1, t, -1);
-        } else {
-            bson_t arr;
-            bson_append_array_begin(s, "bsonType", -1, &arr);
-            bson_append_utf8(&arr, "0", 1, t, -1);
-            bson_append_utf8(&arr, "1", 1, "null", -1);
-            bson_append_array_end(s, &arr);
-        }
-    };
-    if constexpr (std::is_same_v<V, std::string>) type("string");
-    else if constexpr (std::is_same_v<V, bool>) type("bool");
-    else if constexpr (std::is_same_v<V, std::int32_t>) type("int");
-    else if constexpr (std::is_same_v<V, std::int64_t>) type("long");
-    else if constexpr (std::is_same_v<V, double>) type("double");
-    else if constexpr (std::is_same_v<V, std::chrono::system_clock::time_point>) type("date");
-    else if constexpr (std::is_same_v<V, bson::object_id>) type("objectId");
-    else if constexpr (std::is_same_v<V, bson::binary>) type("binData");
-    else if constexpr (std::is_same_v<V, bson::decimal128>) type("decimal");
-    else if constexpr (std::is_same_v<V, bson::document>) type("object");
-    else if constexpr (std::is_same_v<V, bson::value>) { /* any type */ }
-    else if constexpr (std::is_enum_v<V>) {
-        if constexpr (codec::detail::has_enum_strings<V>) {
-            type("string");
-            bson_t arr;
-            bson_append_array_begin(s, "enum", -1, &arr);
-            std::uint32_t i = 0;
-            char buf[16];
-            for (auto& [e, name] : codec::enum_strings<V>()) {
-                const char* k;
-                bson_uint32_to_string(i++, &k, buf, sizeof buf);
-                bson_append_utf8(&arr, k, -1, name.data(), static_cast<int>(name.size()));
-            }
-            if (nullable) bson_append_null(&arr, "null", -1);
-            bson_append_array_end(s, &arr);
-        } else {
-            type(sizeof(V) > 4 ? "long" : "int");
-        }
-    } else if constexpr (codec::structure<V>) {
-        type("object");
-        schema_of<V>::append_properties(s);
-    } else if constexpr (requires { typename V::value_type; typename V::key_type; }) {
-        type("object");
-        bson_t ap;
-        bson_append_document_begin(s, "additionalProperties", -1, &ap);
-        append_type_and_items<typename V::mapped_type>(&ap, false);
-        bson_append_document_end(s, &ap);
-    } else if constexpr (requires { typename V::value_type; V{}.push_back(typename V::value_type{}); }) {
-        type("array");
-        bson_t items;
-        bson_append_document_begin(s, "items", -1, &items);
-        append_type_and_items<typename V::value_type>(&items, false);
-        bson_append_document_end(s, &items);
-    }
-}
-
-template <class V>
-struct is_optional : std::false_type {};
-template <class V>
-struct is_optional<std::optional<V>> : std::true_type {};
-
-template <class T>
-struct schema_of {
-    static void append_properties(bson_t* s) {
-        bson_t props, req;
-        bson_append_document_begin(s, "properties", -1, &props);
-        std::vector<std::string_view> required;
-        codec::for_each_field<T>([&](const auto& d) {
-            using M = typename std::remove_cvref_t<decltype(d)>::member_type;
-            if (d.has(codec::field_flags::extra_fields)) return;
-            bson_t p;
-            bson_append_document_begin(&props, d.name.data(), static_cast<int>(d.name.size()), &p);
-            if constexpr (is_optional<M>::value) append_type_and_items<typename M::value_type>(&p, true);
-            else append_type_and_items<M>(&p, false);
-            bson_append_document_end(&props, &p);
-            const bool optional = is_optional<M>::value || d.has(codec::field_flags::omit_empty) ||
-                                  d.has(codec::field_flags::optional_on_decode);
-            if (!optional || d.has(codec::field_flags::required)) required.push_back(d.name);
-        });
-        bson_append_document_end(s, &props);
-        if (!required.empty()) {
-            bson_append_array_begin(s, "required", -1, &req);
-            std::uint32_t i = 0;
-            char buf[16];
-            for (auto n : required) {
-                const char* k;
-                bson_uint32_to_string(i++, &k, buf, sizeof buf);
-                bson_append_utf8(&req, k, -1, n.data(), static_cast<int>(n.size()));
-            }
-            bson_append_array_end(s, &req);
-        }
-    }
-};
 }  // namespace detail
 
 /// `{"$jsonSchema": {...}}` validator derived from the model's declared fields and types.
@@ -222,7 +118,7 @@ bson::document json_schema_validator() {
     bson_t js;
     bson_append_document_begin(d.get(), "$jsonSchema", -1, &js);
     bson_append_utf8(&js, "bsonType", -1, "object", -1);
-    detail::schema_of<T>::append_properties(&js);
+    bson_traits<T>::append_properties(&js);
     bson_append_document_end(d.get(), &js);
     return d;
 }
@@ -252,6 +148,8 @@ struct model_ops {
     std::int64_t* (*version)(void* obj);
     std::vector<index_model> (*indexes)();
     bson::document (*schema)();
+    /// (former name, current name) of the top-level fields declared with an alias.
+    std::vector<std::pair<std::string_view, std::string_view>> renames;
 
     // The fallible operations, as [[nodiscard]] calls (a function pointer cannot carry it).
     [[nodiscard]] error_code encode(const void* obj, bson_t* dst, diagnostics* diag) const {
@@ -285,51 +183,25 @@ struct model_ops {
 }
 
 /// Identity-map key of an id value: the BSON element bytes after the (empty) key, i.e.
-/// type byte, NUL, value. The common id types are built directly (no temporary
-/// document); the result must equal what the generic path and session::track_loaded
-/// (which keys loaded documents from their stored _id element) produce. Fails like
-/// codec::encode_value (encode_error naming `_id`) when the value cannot be encoded.
+/// type byte, NUL, value, written by the codec's one writer; it equals what
+/// session::track_loaded (which keys loaded documents from their stored _id element)
+/// produces. Fails like codec::encode_value (encode_error naming `_id`) when the value
+/// cannot be encoded.
 template <class V>
 [[nodiscard]] error_code value_key(const V& v, std::string& k, diagnostics* diag) {
-    if constexpr (std::is_same_v<V, bson::object_id>) {
-        k.assign(14, '\0');
-        k[0] = static_cast<char>(BSON_TYPE_OID);
-        std::memcpy(k.data() + 2, v.bytes().data(), 12);
-        return {};
-    } else if constexpr (std::is_same_v<V, std::string>) {
-        if (!codec::detail::valid_utf8(v.data(), v.size())) {
-            if (diag) {
-                diag->clear();
-                diag->message = "_id: invalid UTF-8 or NUL in string";
-            }
-            return make_error_code(errc::encode_error);
-        }
-        k.assign(2 + 4 + v.size() + 1, '\0');
-        k[0] = static_cast<char>(BSON_TYPE_UTF8);
-        const auto n = BSON_UINT32_TO_LE(static_cast<std::uint32_t>(v.size() + 1));
-        std::memcpy(k.data() + 2, &n, 4);
-        std::memcpy(k.data() + 6, v.data(), v.size());
-        return {};
-    } else if constexpr (std::is_same_v<V, std::int32_t> || std::is_same_v<V, std::int64_t>) {
-        k.assign(2 + sizeof(V), '\0');
-        k[0] = static_cast<char>(sizeof(V) == 4 ? BSON_TYPE_INT32 : BSON_TYPE_INT64);
-        auto u = static_cast<std::make_unsigned_t<V>>(v);
-        for (std::size_t i = 0; i < sizeof(V); ++i) k[2 + i] = static_cast<char>((u >> (8 * i)) & 0xFF);
-        return {};
-    } else {
-        bson_t tmp;
-        bson_init(&tmp);
-        auto ec = codec::encode_value(&tmp, "_id", v, diag);
-        // Element bytes after the 4-byte length, without the key "_id" (3 bytes): the
-        // type byte, then the key's NUL, then the value.
-        if (!ec) {
-            const char* p = reinterpret_cast<const char*>(bson_get_data(&tmp));
-            k.assign(1, p[4]);
-            k.append(p + 4 + 1 + 3, tmp.len - 5 - 1 - 3);
-        }
-        bson_destroy(&tmp);
-        return ec;
+    static_assert(codec::identity_type<V>(),
+                  "morm: this type cannot be a model's _id (arrays and optionals cannot); see bson_traits::identity");
+    k.resize(2 + codec::size_estimate<V>());
+    codec::detail::string_sink sink{k};
+    codec::detail::raw_writer<codec::detail::string_sink> w{sink, sink.data(), 0, sink.capacity()};
+    codec::detail::error_context ctx(diag);
+    if (!codec::detail::write_value(w, codec::detail::dyn_key{"", 0}, v, ctx)) {
+        ctx.push("_id");
+        k.clear();
+        return ctx.finish();
     }
+    k.resize(w.pos);
+    return {};
 }
 
 /// value_key() for a model's id: errc::invalid_argument (see invalid_id) on failure.
@@ -457,6 +329,9 @@ const model_ops& ops_for() {
             else return {};
         };
         o.schema = []() { return json_schema_validator<T>(); };
+        codec::for_each_field<T>([&](const auto& d) {
+            if (!d.former.empty()) o.renames.emplace_back(d.former, d.name);
+        });
         return o;
     }();
     return ops;

@@ -1,4 +1,4 @@
-// Internals shared by encode.hpp and decode.hpp: type classification and error context.
+// Internals shared by the codec: error context, BSON type names, inline element accessors.
 #pragma once
 
 #include <morm/bson/document.hpp>
@@ -9,14 +9,10 @@
 
 #include <bson/bson.h>
 
-#include <chrono>
-#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <type_traits>
-#include <unordered_map>
-#include <vector>
 
 namespace morm::codec::detail {
 
@@ -24,23 +20,6 @@ template <class T>
 struct is_optional : std::false_type {};
 template <class T>
 struct is_optional<std::optional<T>> : std::true_type {};
-
-template <class T>
-struct is_vector : std::false_type {};
-template <class T, class A>
-struct is_vector<std::vector<T, A>> : std::true_type {};
-
-template <class T>
-struct is_string_map : std::false_type {};
-template <class V, class C, class A>
-struct is_string_map<std::map<std::string, V, C, A>> : std::true_type {};
-template <class V, class H, class E, class A>
-struct is_string_map<std::unordered_map<std::string, V, H, E, A>> : std::true_type {};
-
-template <class T>
-struct is_time_point : std::false_type {};
-template <class D>
-struct is_time_point<std::chrono::time_point<std::chrono::system_clock, D>> : std::true_type {};
 
 template <class T>
 concept integer = std::is_integral_v<T> && !std::is_same_v<T, bool> && !std::is_same_v<T, char>;
@@ -71,26 +50,6 @@ constexpr std::string_view bson_type_name(bson_type_t t) noexcept {
     case BSON_TYPE_MINKEY: return "minKey";
     default: return "unknown";
     }
-}
-
-/// Name of the BSON type a C++ type is stored as (for "expected X, got Y").
-template <class V>
-constexpr std::string_view expected_name() noexcept {
-    if constexpr (std::is_same_v<V, std::string>) return "string";
-    else if constexpr (std::is_same_v<V, bool>) return "bool";
-    else if constexpr (std::is_enum_v<V>) {
-        if constexpr (has_enum_strings<V>) return "string";
-        else return expected_name<std::underlying_type_t<V>>();
-    } else if constexpr (integer<V>) return sizeof(V) <= 4 && std::is_signed_v<V> ? "int32" : "int64";
-    else if constexpr (std::is_floating_point_v<V>) return "double";
-    else if constexpr (is_optional<V>::value) return expected_name<typename V::value_type>();
-    else if constexpr (is_vector<V>::value) return "array";
-    else if constexpr (is_string_map<V>::value || structure<V> || std::is_same_v<V, bson::document>) return "document";
-    else if constexpr (is_time_point<V>::value) return "date";
-    else if constexpr (std::is_same_v<V, bson::object_id>) return "objectId";
-    else if constexpr (std::is_same_v<V, bson::binary>) return "binary";
-    else if constexpr (std::is_same_v<V, bson::decimal128>) return "decimal128";
-    else return "value";
 }
 
 // Inline element accessors. bson_iter_next has already bounds-checked the element it stops
