@@ -36,12 +36,26 @@ value::value(const document& d) : value() {
     bson_value_copy(&tmp, &v_);
 }
 
+bool append_value(bson_t* dst, std::string_view key, const bson_value_t& v) noexcept {
+    switch (v.value_type) {
+    case BSON_TYPE_CODE:
+        return append_code(dst, key, {v.value.v_code.code, v.value.v_code.code_len});
+    case BSON_TYPE_CODEWSCOPE: {
+        const auto& c = v.value.v_codewscope;
+        return append_code_w_scope(dst, key, {c.code, c.code_len}, {c.scope_data, c.scope_len});
+    }
+    default:
+        return bson_append_value(dst, key.data(), static_cast<int>(key.size()), &v);
+    }
+}
+
 namespace {
 
-// A one-element document {"": v}: the simplest way to reuse libbson's encoder and JSON writer.
+// A one-element document {"": v}: the simplest way to reuse libbson's encoder and JSON writer
+// (whose output for code keeps NULs as \u0000; only its append cuts them).
 document wrap(const bson_value_t& v) {
     document d;
-    bson_append_value(d.get(), "", 0, &v);
+    append_value(d.get(), "", v);
     return d;
 }
 

@@ -226,3 +226,133 @@ TEST_CASE("decimal128, binary, value", "[bson]") {
     dv.append_to(out.get(), "k");
     CHECK(out == src);
 }
+
+namespace {
+
+// {c: Code("a\0b"), w: CodeWScope("x\0y", {n: 1})}, laid out by hand: libbson cannot build it.
+const std::vector<std::uint8_t> code_nul_fixture = {
+    43, 0, 0, 0,                                        // document length
+    0x0D, 'c', 0, 4, 0, 0, 0, 'a', 0, 'b', 0,           // code: int32 length, "a\0b", NUL
+    0x0F, 'w', 0, 24, 0, 0, 0,                          // code_w_scope: int32 total
+    4, 0, 0, 0, 'x', 0, 'y', 0,                         //   string "x\0y"
+    12, 0, 0, 0, 0x10, 'n', 0, 1, 0, 0, 0, 0,           //   scope {n: 1}
+    0};
+
+document_view code_nul_view() { return {code_nul_fixture.data(), code_nul_fixture.size()}; }
+
+std::vector<std::uint8_t> bytes_of(document_view d) { return {d.data(), d.data() + d.size()}; }
+
+}  // namespace
+
+TEST_CASE("value: code and code_w_scope keep NUL bytes through decode, copy and encode", "[bson]") {
+    REQUIRE(code_nul_view().valid());
+    CHECK(bytes_of(document::from_bytes(code_nul_view())) == code_nul_fixture);
+
+    document out;
+    for (const bson_iter_t& it : code_nul_view()) {
+        value v = value::from_iter(it);
+        value copy = v;
+        value assigned;
+        assigned = copy;
+        CHECK(assigned == v);
+        REQUIRE(assigned.append_to(out.get(), bson_iter_key(&it)));
+    }
+    CHECK(bytes_of(out) == code_nul_fixture);
+
+    value c = value::from_iter(*code_nul_view().find("c"));
+    CHECK(std::string(c.get().value.v_code.code, c.get().value.v_code.code_len) == std::string("a\0b", 3));
+}
+
+TEST_CASE("value: equality sees code bytes after a NUL", "[bson]") {
+    auto other = code_nul_fixture;
+    other[13] = 'B';  // "a\0B"
+    other[30] = 'Y';  // "x\0Y"
+    document_view ov(other.data(), other.size());
+    for (const char* key : {"c", "w"}) {
+        value a = value::from_iter(*code_nul_view().find(key));
+        value b = value::from_iter(*ov.find(key));
+        CHECK(a == value::from_iter(*code_nul_view().find(key)));
+        CHECK_FALSE(a == b);
+    }
+}
+
+TEST_CASE("to_json: code and code_w_scope escape NUL as \\u0000", "[bson]") {
+    auto c = value::from_iter(*code_nul_view().find("c"));
+    auto w = value::from_iter(*code_nul_view().find("w"));
+    CHECK(c.to_json() == R"({ "$code" : "a\u0000b" })");
+    CHECK(w.to_json(json_mode::canonical) ==
+          R"({ "$code" : "x\u0000y", "$scope" : { "n" : { "$numberInt" : "1" } } })");
+    CHECK(w.to_json() == R"({ "$code" : "x\u0000y", "$scope" : { "n" : 1 } })");
+    CHECK(code_nul_view().to_json() ==
+          R"({ "c" : { "$code" : "a\u0000b" }, "w" : { "$code" : "x\u0000y", "$scope" : { "n" : 1 } } })");
+}
+
+TEST_CASE("document::from_json keeps NUL bytes in $code", "[bson]") {
+    for (auto mode : {json_mode::relaxed, json_mode::canonical})
+        CHECK(bytes_of(document::from_json(code_nul_view().to_json(mode))) == code_nul_fixture);
+
+    auto code_of = [](const document& d, const char* path) {
+        auto it = d.find(path);
+        REQUIRE(it);
+        uint32_t len = 0, scope_len = 0;
+        const std::uint8_t* scope = nullptr;
+        const char* s = bson_iter_type(&*it) == BSON_TYPE_CODE ? bson_iter_code(&*it, &len)
+                                                                : bson_iter_codewscope(&*it, &len, &scope_len, &scope);
+        return std::string(s, len);
+    };
+    // $scope before $code; a code with a NUL inside the scope of another.
+    auto w = document::from_json(R"({"w": {"$scope": {"f": {"$code": "p\u0000q"}}, "$code": "x\u0000y"}})");
+    CHECK(code_of(w, "w") == std::string("x\0y", 3));
+    CHECK(w.to_json() == R"({ "w" : { "$code" : "x\u0000y", "$scope" : { "f" : { "$code" : "p\u0000q" } } } })");
+
+    // An escaped backslash is not a NUL escape; strings outside $code keep their NULs as before.
+    auto lit = document::from_json(R"({"c": {"$code": "a\\u0000b\u0000"}, "s": "p\u0000q"})");
+    CHECK(code_of(lit, "c") == std::string("a\\u0000b\0", 9));
+    auto ls = lit.find("s");
+    REQUIRE(ls);
+    CHECK(std::string(bson_iter_utf8(&*ls, nullptr), 3) == std::string("p\0q", 3));
+
+    // The input already uses the first private-use code points, raw and escaped.
+    auto pua = document::from_json("{\"c\": {\"$code\": \"\xEE\x80\x80\\u0000\\uE001\\ue002\"}}");
+    CHECK(code_of(pua, "c") == std::string("\xEE\x80\x80\0\xEE\x80\x81\xEE\x80\x82", 10));
+
+    // "$code" with a foreign sibling is a plain sub-document; its string keeps the NUL.
+    auto plain = document::from_json(R"({"d": {"x": 1, "$code": "a\u0000b"}})");
+    auto s = plain.find("d.$code");
+    REQUIRE(s);
+    REQUIRE(bson_iter_type(&*s) == BSON_TYPE_UTF8);
+    uint32_t len = 0;
+    const char* str = bson_iter_utf8(&*s, &len);
+    CHECK(std::string(str, len) == std::string("a\0b", 3));
+}
+
+TEST_CASE("append_code, append_code_w_scope, append_value: every byte, also inside a child", "[bson]") {
+    document scope = document::from_json(R"({"n": 1})");
+    document out;
+    REQUIRE(append_code(out.get(), "c", std::string_view("a\0b", 3)));
+    REQUIRE(append_code_w_scope(out.get(), "w", std::string_view("x\0y", 3), scope));
+    CHECK(bytes_of(out) == code_nul_fixture);
+
+    // Into a sub-document being built: the parent's length must follow.
+    document nested;
+    bson_t child;
+    REQUIRE(bson_append_document_begin(nested.get(), "d", 1, &child));
+    for (const bson_iter_t& it : code_nul_view())
+        REQUIRE(append_value(&child, bson_iter_key(&it), *bson_iter_value(const_cast<bson_iter_t*>(&it))));
+    REQUIRE(bson_append_document_end(nested.get(), &child));
+    REQUIRE(nested.view().valid());
+    auto d = nested.find("d");
+    REQUIRE(d);
+    std::uint32_t len = 0;
+    const std::uint8_t* data = nullptr;
+    bson_iter_document(&*d, &len, &data);
+    CHECK(std::vector<std::uint8_t>(data, data + len) == code_nul_fixture);
+
+    // An empty scope stays code with scope; a key with a NUL cannot be written.
+    document empty_scope;
+    REQUIRE(append_code_w_scope(empty_scope.get(), "w", "f()", document()));
+    CHECK(empty_scope.to_json() == R"j({ "w" : { "$code" : "f()", "$scope" : { } } })j");
+    CHECK_FALSE(append_code(out.get(), std::string_view("k\0", 2), "f()"));
+    CHECK_FALSE(append_code_w_scope(out.get(), "k", "f()", document_view()));
+    CHECK(bytes_of(out) == code_nul_fixture);
+}

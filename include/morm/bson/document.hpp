@@ -123,7 +123,7 @@ public:
     }
 
     /// Parses (relaxed or canonical) Extended JSON. Throws `morm::error` (invalid_argument)
-    /// with libbson's message on bad input.
+    /// with libbson's message on bad input. A `\u0000` in a `$code` string stays a NUL byte.
     static document from_json(std::string_view json);
 
     /// Copies and validates BSON bytes. Throws `morm::error` (protocol) if they are not a
@@ -171,6 +171,15 @@ private:
 
     bson_t doc_;
 };
+
+/// Appends JavaScript code (BSON 0x0D) under `key`, keeping every byte of `code`: libbson's
+/// bson_append_code takes a C string and so stops at the first NUL. False if `dst` would
+/// overflow or `key` contains a NUL.
+bool append_code(bson_t* dst, std::string_view key, std::string_view code) noexcept;
+
+/// Appends code with scope (BSON 0x0F) under `key`, keeping every byte of `code` (unlike
+/// bson_append_code_with_scope). `scope` must be a valid document. False as for `append_code`.
+bool append_code_w_scope(bson_t* dst, std::string_view key, std::string_view code, document_view scope) noexcept;
 
 }  // namespace morm::bson
 

@@ -48,6 +48,11 @@ struct binary {
     friend bool operator==(const binary&, const binary&) = default;
 };
 
+/// `bson_append_value` that keeps every byte of code and code-with-scope strings: libbson 1.23
+/// appends those with C-string calls, cutting them at the first NUL. Use this instead of
+/// `bson_append_value` wherever the value may come from decoded BSON.
+bool append_value(bson_t* dst, std::string_view key, const bson_value_t& v) noexcept;
+
 /// An owning BSON value of any type (wraps `bson_value_t`), for schemaless fields.
 /// Default = BSON null. Copyable (deep) and movable.
 class value {
@@ -92,10 +97,9 @@ public:
     bool is_null() const noexcept { return v_.value_type == BSON_TYPE_NULL; }
     const bson_value_t& get() const noexcept { return v_; }
 
-    /// Appends this value under `key` to `dst`. Returns false if `dst` would overflow.
-    bool append_to(bson_t* dst, std::string_view key) const noexcept {
-        return bson_append_value(dst, key.data(), static_cast<int>(key.size()), &v_);
-    }
+    /// Appends this value under `key` to `dst` (see `append_value`). Returns false if `dst`
+    /// would overflow.
+    bool append_to(bson_t* dst, std::string_view key) const noexcept { return append_value(dst, key, v_); }
 
     /// Extended JSON of the value alone, e.g. `1`, `"x"`, `{"$oid": "..."}`.
     std::string to_json(json_mode mode = json_mode::relaxed) const;
