@@ -89,7 +89,8 @@ void diff(const bson_iter_t* old_parent, const bson_iter_t* cur_parent, const bs
         if (found && BSON_ITER_HOLDS_DOCUMENT(&match) && BSON_ITER_HOLDS_DOCUMENT(&ci)) {
             diff(&match, &ci, nullptr, nullptr, st);
         } else {
-            bson_append_value(st.set_doc(), st.path.data(), static_cast<int>(st.path.size()), bson_iter_value(&ci));
+            // The element's own bytes: bson_append_value would cut code strings at a NUL.
+            bson_append_iter(st.set_doc(), st.path.data(), static_cast<int>(st.path.size()), &ci);
             ++st.changes;
         }
     }

@@ -37,7 +37,7 @@ struct raw_writer {
     std::size_t cap;
 
     /// Makes room for `n` more bytes at `pos`.
-    void ensure(std::size_t n) {
+    [[gnu::always_inline]] void ensure(std::size_t n) {
         if (n > cap - pos) [[unlikely]]
             grow(n);
     }
@@ -48,32 +48,32 @@ struct raw_writer {
         cap = out.capacity();
     }
 
-    void u8(std::uint8_t b) noexcept { base[pos++] = b; }
-    void bytes(const void* p, std::size_t n) noexcept {
+    [[gnu::always_inline]] void u8(std::uint8_t b) noexcept { base[pos++] = b; }
+    [[gnu::always_inline]] void bytes(const void* p, std::size_t n) noexcept {
         std::memcpy(base + pos, p, n);
         pos += n;
     }
-    void i32(std::int32_t v) noexcept {
+    [[gnu::always_inline]] void i32(std::int32_t v) noexcept {
         const std::uint32_t u = BSON_UINT32_TO_LE(static_cast<std::uint32_t>(v));
         bytes(&u, 4);
     }
-    void i64(std::int64_t v) noexcept {
+    [[gnu::always_inline]] void i64(std::int64_t v) noexcept {
         const std::uint64_t u = BSON_UINT64_TO_LE(static_cast<std::uint64_t>(v));
         bytes(&u, 8);
     }
-    void f64(double d) noexcept {
+    [[gnu::always_inline]] void f64(double d) noexcept {
         std::uint64_t u;
         std::memcpy(&u, &d, 8);
         u = BSON_UINT64_TO_LE(u);
         bytes(&u, 8);
     }
-    void i32_at(std::size_t at, std::int32_t v) noexcept {
+    [[gnu::always_inline]] void i32_at(std::size_t at, std::int32_t v) noexcept {
         const std::uint32_t u = BSON_UINT32_TO_LE(static_cast<std::uint32_t>(v));
         std::memcpy(base + at, &u, 4);
     }
     /// Type byte and key. The caller has ensured 1 + k.wsize() + payload bytes.
     template <class K>
-    void header(std::uint8_t type, const K& k) noexcept {
+    [[gnu::always_inline]] void header(std::uint8_t type, const K& k) noexcept {
         base[pos] = type;
         k.write(base + pos + 1);
         pos += 2 + k.size();
@@ -189,26 +189,26 @@ public:
     value_writer(detail::raw_writer<Buffer>& w, const Key& k, detail::error_context& ctx) noexcept
         : w_(w), k_(k), ctx_(ctx) {}
 
-    bool null() { return fixed(BSON_TYPE_NULL, 0); }
-    bool boolean(bool b) { return fixed(BSON_TYPE_BOOL, 1) && (w_.u8(b ? 1 : 0), true); }
-    bool int32(std::int32_t v) { return fixed(BSON_TYPE_INT32, 4) && (w_.i32(v), true); }
-    bool int64(std::int64_t v) { return fixed(BSON_TYPE_INT64, 8) && (w_.i64(v), true); }
-    bool double_(double v) { return fixed(BSON_TYPE_DOUBLE, 8) && (w_.f64(v), true); }
+    [[gnu::always_inline]] bool null() { return fixed(BSON_TYPE_NULL, 0); }
+    [[gnu::always_inline]] bool boolean(bool b) { return fixed(BSON_TYPE_BOOL, 1) && (w_.u8(b ? 1 : 0), true); }
+    [[gnu::always_inline]] bool int32(std::int32_t v) { return fixed(BSON_TYPE_INT32, 4) && (w_.i32(v), true); }
+    [[gnu::always_inline]] bool int64(std::int64_t v) { return fixed(BSON_TYPE_INT64, 8) && (w_.i64(v), true); }
+    [[gnu::always_inline]] bool double_(double v) { return fixed(BSON_TYPE_DOUBLE, 8) && (w_.f64(v), true); }
     /// UTC milliseconds since the Unix epoch.
-    bool date(std::int64_t ms) { return fixed(BSON_TYPE_DATE_TIME, 8) && (w_.i64(ms), true); }
+    [[gnu::always_inline]] bool date(std::int64_t ms) { return fixed(BSON_TYPE_DATE_TIME, 8) && (w_.i64(ms), true); }
     bool object_id(const std::uint8_t (&b)[12]) { return object_id(&b[0]); }
-    bool object_id(const std::uint8_t* b12) { return fixed(BSON_TYPE_OID, 12) && (w_.bytes(b12, 12), true); }
-    bool decimal128(const bson_decimal128_t& d) {
+    [[gnu::always_inline]] bool object_id(const std::uint8_t* b12) { return fixed(BSON_TYPE_OID, 12) && (w_.bytes(b12, 12), true); }
+    [[gnu::always_inline]] bool decimal128(const bson_decimal128_t& d) {
         return fixed(BSON_TYPE_DECIMAL128, 16) && (w_.i64(static_cast<std::int64_t>(d.low)),
                                                     w_.i64(static_cast<std::int64_t>(d.high)), true);
     }
     /// A UTF-8 string; invalid UTF-8 or a NUL is an encode error.
-    bool utf8(std::string_view s) {
+    [[gnu::always_inline]] bool utf8(std::string_view s) {
         if (!detail::valid_utf8(s.data(), s.size())) return fail("invalid UTF-8 in string");
         return utf8_unchecked(s.data(), s.size());
     }
     /// A string element without validation (libbson's bson_append_value does not check).
-    bool utf8_unchecked(const char* s, std::size_t n) {
+    [[gnu::always_inline]] bool utf8_unchecked(const char* s, std::size_t n) {
         w_.ensure(1 + k_.wsize() + 4 + n + 1);
         w_.header(BSON_TYPE_UTF8, k_);
         w_.i32(static_cast<std::int32_t>(n + 1));
@@ -248,7 +248,7 @@ public:
     detail::error_context& context() noexcept { return ctx_; }
 
 private:
-    bool fixed(bson_type_t t, std::size_t payload) {
+    [[gnu::always_inline]] bool fixed(bson_type_t t, std::size_t payload) {
         w_.ensure(1 + k_.wsize() + payload);
         w_.header(static_cast<std::uint8_t>(t), k_);
         return true;

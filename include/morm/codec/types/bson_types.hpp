@@ -116,7 +116,8 @@ private:
     template <class W>
     static bool write_code_w_scope(W& w, const bson_value_t& bv) {
         const auto& c = bv.value.v_codewscope;
-        const std::size_t total = 4 + 4 + c.code_len + 1 + c.scope_len;
+        const std::size_t total = std::size_t{4} + 4 + c.code_len + 1 + c.scope_len;
+        if (total > codec::max_document_size) return w.fail("code with scope exceeds the document size limit");
         auto& raw = w.raw_writer();
         raw.ensure(1 + w.key().wsize() + total);
         raw.header(BSON_TYPE_CODEWSCOPE, w.key());
