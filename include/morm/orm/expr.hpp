@@ -74,14 +74,6 @@ class update_op;
 
 namespace detail {
 template <class V>
-struct unwrap_optional {
-    using type = V;
-};
-template <class V>
-struct unwrap_optional<std::optional<V>> {
-    using type = V;
-};
-template <class V>
 struct vector_elem {
     using type = void;
 };
@@ -90,7 +82,7 @@ struct vector_elem<std::vector<E, A>> {
     using type = E;
 };
 template <class V>
-using stored_t = typename unwrap_optional<V>::type;
+using stored_t = codec::detail::unwrap_optional_t<V>;
 /// The element type of an array field (std::vector, optional or not); void otherwise.
 template <class V>
 using element_t = typename vector_elem<stored_t<V>>::type;
@@ -345,7 +337,8 @@ inline void write_composite(bson_t* dst, const filter_node& n) {
             write_composite(&sub, *c);
             must(bson_append_document_end(&arr, &sub), op);
         } else if (n.kind != filter_kind::none_of && is_chain_of(c->clause, op, items)) {
-            while (bson_iter_next(&items)) must(bson_append_value(&arr, keys.next(), -1, bson_iter_value(&items)), op);
+            // The elements' own bytes (bson_append_value would cut code strings at a NUL).
+            while (bson_iter_next(&items)) must(bson_append_iter(&arr, keys.next(), -1, &items), op);
         } else {
             must(bson_append_document(&arr, keys.next(), -1, c->clause.get()), op);
         }

@@ -76,7 +76,7 @@ asio::awaitable<void> for_each_doc(cursor& c, error_code& ec, diagnostics& diag,
         if (!bson_append_document_begin(u.get(), first->op().c_str(), -1, &sub)) return false;
         for (auto* o : ops)
             if (o->op() == first->op())
-                ok = ok && bson_append_value(&sub, o->path().c_str(), static_cast<int>(o->path().size()), &o->value());
+                ok = ok && bson::append_value(&sub, o->path(), o->value());
         if (!bson_append_document_end(u.get(), &sub) || !ok) return false;
     }
     return true;

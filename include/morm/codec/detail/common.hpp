@@ -20,6 +20,9 @@ template <class T>
 struct is_optional : std::false_type {};
 template <class T>
 struct is_optional<std::optional<T>> : std::true_type {};
+/// T, or the value type of std::optional<T>.
+template <class T>
+using unwrap_optional_t = typename std::conditional_t<is_optional<T>::value, T, std::optional<T>>::value_type;
 
 template <class T>
 concept integer = std::is_integral_v<T> && !std::is_same_v<T, bool> && !std::is_same_v<T, char>;
