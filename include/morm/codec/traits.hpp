@@ -174,7 +174,7 @@ namespace detail {
 
 /// Writes `v` as one element under key `k`: the single entry point of every encoder.
 template <class V, class B, class K>
-[[gnu::always_inline]] inline bool write_value(raw_writer<B>& w, const K& k, const V& v, error_context& ctx) {
+bool write_value(raw_writer<B>& w, const K& k, const V& v, error_context& ctx) {
     if constexpr (check_mapped<V>()) {
         value_writer<B, K> vw(w, k, ctx);
         return bson_traits<V>::write(vw, v);
@@ -185,7 +185,7 @@ template <class V, class B, class K>
 
 /// Reads `v` from the element at `it`: the single entry point of every decoder.
 template <class V>
-[[gnu::always_inline]] inline bool read_value(const bson_iter_t& it, V& v, error_context& ctx) {
+bool read_value(const bson_iter_t& it, V& v, error_context& ctx) {
     if constexpr (check_mapped<V>()) return bson_traits<V>::read(element(it, ctx), v);
     else return false;
 }
