@@ -83,14 +83,17 @@ inline constexpr bson_type_t bson_type_of = bson_traits<T>::type;
 /// Name of the BSON type `T` is stored as, for "expected X, got Y".
 template <class T>
 constexpr std::string_view expected_name() noexcept {
-    if constexpr (requires { bson_traits<T>::expected; }) return bson_traits<T>::expected;
+    if constexpr (!detail::check_mapped<T>()) return {};
+    else if constexpr (requires { bson_traits<T>::expected; }) return bson_traits<T>::expected;
     else return detail::bson_type_name(bson_traits<T>::type);
 }
 
 /// Guessed payload size of a `T`; exact for fixed-size types. Only sizes the initial reserve.
 template <class T>
 constexpr std::size_t size_estimate() noexcept {
-    if constexpr (requires { bson_traits<T>::size_estimate; }) {
+    if constexpr (!detail::check_mapped<T>()) {
+        return 0;
+    } else if constexpr (requires { bson_traits<T>::size_estimate; }) {
         return bson_traits<T>::size_estimate;
     } else {
         switch (bson_traits<T>::type) {
@@ -112,7 +115,9 @@ constexpr std::size_t size_estimate() noexcept {
 /// Whether `T` may be a model's _id.
 template <class T>
 constexpr bool identity_type() noexcept {
-    if constexpr (requires { bson_traits<T>::identity; }) {
+    if constexpr (!detail::check_mapped<T>()) {
+        return false;
+    } else if constexpr (requires { bson_traits<T>::identity; }) {
         return bson_traits<T>::identity;
     } else {
         constexpr auto t = bson_traits<T>::type;
@@ -166,7 +171,8 @@ inline void append_schema_type(bson_t* s, std::string_view t, bool nullable) {
 /// Appends the $jsonSchema fragment of a property of type `T` to the open document `s`.
 template <class T>
 void append_schema(bson_t* s, bool nullable = false) {
-    if constexpr (requires { bson_traits<T>::schema(s, nullable); }) bson_traits<T>::schema(s, nullable);
+    if constexpr (!detail::check_mapped<T>()) return;
+    else if constexpr (requires { bson_traits<T>::schema(s, nullable); }) bson_traits<T>::schema(s, nullable);
     else append_schema_type(s, schema_type_name(bson_traits<T>::type), nullable);
 }
 
