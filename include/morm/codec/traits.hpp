@@ -180,7 +180,7 @@ namespace detail {
 
 /// Writes `v` as one element under key `k`: the single entry point of every encoder.
 template <class V, class B, class K>
-bool write_value(raw_writer<B>& w, const K& k, const V& v, error_context& ctx) {
+[[gnu::always_inline]] inline bool write_value(raw_writer<B>& w, const K& k, const V& v, error_context& ctx) {
     if constexpr (check_mapped<V>()) {
         value_writer<B, K> vw(w, k, ctx);
         return bson_traits<V>::write(vw, v);

@@ -9,7 +9,7 @@ template <>
 struct bson_traits<bool> {
     static constexpr bson_type_t type = BSON_TYPE_BOOL;
     template <class W>
-    static bool write(W& w, bool b) {
+    [[gnu::always_inline]] static bool write(W& w, bool b) {
         return w.boolean(b);
     }
     static bool read(const codec::element& e, bool& b) {

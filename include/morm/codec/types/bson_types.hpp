@@ -13,7 +13,7 @@ template <>
 struct bson_traits<bson::object_id> {
     static constexpr bson_type_t type = BSON_TYPE_OID;
     template <class W>
-    static bool write(W& w, const bson::object_id& v) {
+    [[gnu::always_inline]] static bool write(W& w, const bson::object_id& v) {
         return w.object_id(v.bytes().data());
     }
     static bool read(const codec::element& e, bson::object_id& v) {
@@ -29,7 +29,7 @@ template <>
 struct bson_traits<bson::binary> {
     static constexpr bson_type_t type = BSON_TYPE_BINARY;
     template <class W>
-    static bool write(W& w, const bson::binary& v) {
+    [[gnu::always_inline]] static bool write(W& w, const bson::binary& v) {
         return w.binary(v.subtype, v.data.data(), v.data.size());
     }
     static bool read(const codec::element& e, bson::binary& v) {
@@ -45,7 +45,7 @@ template <>
 struct bson_traits<bson::decimal128> {
     static constexpr bson_type_t type = BSON_TYPE_DECIMAL128;
     template <class W>
-    static bool write(W& w, const bson::decimal128& v) {
+    [[gnu::always_inline]] static bool write(W& w, const bson::decimal128& v) {
         return w.decimal128(v.get());
     }
     static bool read(const codec::element& e, bson::decimal128& v) {
@@ -60,7 +60,7 @@ template <>
 struct bson_traits<bson::document> {
     static constexpr bson_type_t type = BSON_TYPE_DOCUMENT;
     template <class W>
-    static bool write(W& w, const bson::document& v) {
+    [[gnu::always_inline]] static bool write(W& w, const bson::document& v) {
         return w.raw(BSON_TYPE_DOCUMENT, v.data(), v.size());
     }
     static bool read(const codec::element& e, bson::document& v) {
@@ -80,7 +80,7 @@ struct bson_traits<bson::value> {
     static constexpr bool identity = true;  // an array is refused by the server, not here
 
     template <class W>
-    static bool write(W& w, const bson::value& v) {
+    [[gnu::always_inline]] static bool write(W& w, const bson::value& v) {
         const bson_value_t& bv = v.get();
         switch (bv.value_type) {
         case BSON_TYPE_INT32: return w.int32(bv.value.v_int32);

@@ -14,7 +14,7 @@ struct bson_traits<std::chrono::time_point<std::chrono::system_clock, D>> {
     static constexpr bson_type_t type = BSON_TYPE_DATE_TIME;
 
     template <class W>
-    static bool write(W& w, const time_point& v) {
+    [[gnu::always_inline]] static bool write(W& w, const time_point& v) {
         return w.date(std::chrono::floor<std::chrono::milliseconds>(v.time_since_epoch()).count());
     }
     static bool read(const codec::element& e, time_point& v) {
@@ -32,7 +32,7 @@ struct bson_traits<std::chrono::year_month_day> {
     static constexpr bson_type_t type = BSON_TYPE_DATE_TIME;
 
     template <class W>
-    static bool write(W& w, const std::chrono::year_month_day& d) {
+    [[gnu::always_inline]] static bool write(W& w, const std::chrono::year_month_day& d) {
         if (!d.ok()) return w.fail("invalid calendar date");
         const std::chrono::sys_days days(d);
         return w.date(std::chrono::duration_cast<std::chrono::milliseconds>(days.time_since_epoch()).count());

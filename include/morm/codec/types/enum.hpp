@@ -17,7 +17,7 @@ struct bson_traits<E> {
     static constexpr std::size_t size_estimate = strings ? 4 + 8 + 1 : 8;
 
     template <class W>
-    static bool write(W& w, E v) {
+    [[gnu::always_inline]] static bool write(W& w, E v) {
         if constexpr (strings) {
             for (const auto& [e, name] : codec::enum_strings<E>())
                 if (e == v) return w.utf8_unchecked(name.data(), name.size());

@@ -10,7 +10,7 @@ template <class V>
 struct bson_traits<V> {
     static constexpr bson_type_t type = BSON_TYPE_DOUBLE;
     template <class W>
-    static bool write(W& w, V v) {
+    [[gnu::always_inline]] static bool write(W& w, V v) {
         return w.double_(static_cast<double>(v));
     }
     static bool read(const codec::element& e, V& v) {

@@ -16,7 +16,7 @@ struct bson_traits<V> {
     static constexpr bson_type_t type = small ? BSON_TYPE_INT32 : BSON_TYPE_INT64;
 
     template <class W>
-    static bool write(W& w, V v) {
+    [[gnu::always_inline]] static bool write(W& w, V v) {
         if constexpr (small) {
             return w.int32(static_cast<std::int32_t>(v));
         } else {

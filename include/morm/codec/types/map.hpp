@@ -29,7 +29,7 @@ struct string_map_traits {
     static constexpr std::size_t size_estimate = 5 + 32;
 
     template <class W>
-    static bool write(W& w, const Map& m) {
+    [[gnu::always_inline]] static bool write(W& w, const Map& m) {
         auto& raw = w.raw_writer();
         auto& ctx = w.context();
         const std::size_t at = raw.open(BSON_TYPE_DOCUMENT, w.key());

@@ -16,7 +16,7 @@ struct bson_traits<std::optional<T>> {
     static constexpr bool nullable = true;
 
     template <class W>
-    static bool write(W& w, const std::optional<T>& v) {
+    [[gnu::always_inline]] static bool write(W& w, const std::optional<T>& v) {
         if (!v) return w.null();
         return w.value(*v);
     }

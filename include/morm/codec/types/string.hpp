@@ -14,7 +14,7 @@ struct bson_traits<std::string_view> {
     static constexpr bson_type_t type = BSON_TYPE_UTF8;
     static constexpr std::string_view expected = "string";
     template <class W>
-    static bool write(W& w, std::string_view s) {
+    [[gnu::always_inline]] static bool write(W& w, std::string_view s) {
         return w.utf8(s);
     }
 };
@@ -24,7 +24,7 @@ struct bson_traits<std::string> {
     static constexpr bson_type_t type = BSON_TYPE_UTF8;
     static constexpr std::string_view expected = "string";
     template <class W>
-    static bool write(W& w, const std::string& s) {
+    [[gnu::always_inline]] static bool write(W& w, const std::string& s) {
         return w.utf8(s);
     }
     static bool read(const codec::element& e, std::string& s) {

@@ -256,7 +256,7 @@ struct bson_traits<T> {
     static constexpr std::size_t size_estimate = codec::detail::raw_estimate_doc<T>();
 
     template <class W>
-    static bool write(W& w, const T& v) {
+    [[gnu::always_inline]] static bool write(W& w, const T& v) {
         auto& raw = w.raw_writer();
         const std::size_t at = raw.open(BSON_TYPE_DOCUMENT, w.key());
         if (!codec::detail::raw_fields(raw, v, w.context())) return false;

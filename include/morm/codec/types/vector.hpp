@@ -13,7 +13,7 @@ struct bson_traits<std::vector<T, A>> {
     static constexpr std::size_t size_estimate = 5 + 32;
 
     template <class W>
-    static bool write(W& w, const std::vector<T, A>& v) {
+    [[gnu::always_inline]] static bool write(W& w, const std::vector<T, A>& v) {
         auto& raw = w.raw_writer();
         auto& ctx = w.context();
         const std::size_t at = raw.open(BSON_TYPE_ARRAY, w.key());
