@@ -124,11 +124,11 @@ std::string checked_id_key(const detail::model_ops& ops, const void* obj, std::s
 /// BSON bytes of the object as the session encodes it (the change-tracking snapshot).
 [[nodiscard]] error_code take_snapshot(const detail::model_ops& ops, const void* obj, std::string& out,
                                        diagnostics& diag) {
-    bson_t snap;
-    bson_init(&snap);
-    auto ec = ops.encode(obj, &snap, &diag);
-    if (!ec) out.assign(reinterpret_cast<const char*>(bson_get_data(&snap)), snap.len);
-    bson_destroy(&snap);
+    // Straight from the raw writer: encode() would lay out the same bytes, then copy them
+    // into a bson_t before this copies them again.
+    bson::byte_buffer buf;
+    auto ec = ops.encode_raw(obj, buf, &diag);
+    if (!ec) out.assign(reinterpret_cast<const char*>(buf.data()), buf.size());
     return ec;
 }
 /// True if the top level of `doc` has an element named `key`.

@@ -43,12 +43,4 @@ T decode(bson::document_view v) {
     return out;
 }
 
-/// Decodes one element (e.g. a value read from a reply) into `out` through its bson_traits.
-template <class V>
-[[nodiscard]] error_code decode_element(const bson_iter_t& it, V& out, diagnostics* diag = nullptr) {
-    detail::error_context ctx(diag);
-    if (!detail::read_value(it, out, ctx)) ctx.push(std::string_view(bson_iter_key(&it), bson_iter_key_len(&it)));
-    return ctx.finish();
-}
-
 }  // namespace morm::codec
