@@ -71,7 +71,8 @@ struct server_description {
     std::optional<bson::object_id> election_id;
     std::optional<std::string> primary;          ///< lower-cased
     std::optional<std::int64_t> logical_session_timeout_minutes;
-    std::optional<topology_version> topology_version;
+    std::optional<morm::topology::topology_version> topology_version;
+    std::optional<bson::object_id> service_id;   ///< hello's serviceId (behind a load balancer)
     // Limits the driver uses (not part of the spec's equality).
     std::int32_t max_bson_object_size = 16 * 1024 * 1024;
     std::int32_t max_message_size_bytes = 48'000'000;

@@ -8,6 +8,7 @@
 #include <morm/topology/events.hpp>
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -30,9 +31,9 @@ struct app_error {
     kind what = kind::command;
     bool before_handshake_completed = false;  ///< during connect/hello/auth
     std::uint64_t generation = 0;              ///< the pool generation of the connection
-    std::int32_t code = 0;                     ///< server error code (kind::command)
-    std::int32_t max_wire_version = 0;         ///< the server's, for the 4.2 pool-clear rule
-    std::optional<topology_version> topology_version;  ///< from the error reply, if any
+    std::int32_t code = 0;                     ///< server error code (kind::command); 0: none, `message` decides
+    std::int32_t max_wire_version = 0;         ///< the server's, for the 4.2 pool-clear rule (0: unknown, clears)
+    std::optional<morm::topology::topology_version> topology_version;  ///< from the error reply, if any
     std::string message;
 };
 
@@ -42,7 +43,7 @@ struct sdam_actions {
     std::vector<std::string> removed;  ///< gone: stop the monitor, close the pool
     std::vector<std::string> cleared;  ///< pools to clear (their generation was bumped)
     std::vector<std::string> check_now;  ///< monitors to wake for an immediate check
-    bool changed = false;              ///< the topology description changed
+    bool changed = false;              ///< a new description was stored (maybe only its RTTs): republish
 };
 
 class sdam_state {
@@ -68,6 +69,12 @@ public:
     void close();
 
 private:
+    /// Stores `sd` and runs the TopologyType table on it; bumps the pool generation if asked.
+    sdam_actions replace(server_description sd, bool clear_pool);
+    /// Makes `next` current (compatibility, session timeout) and publishes the events that
+    /// take the old description to it; `incoming` is the server description that caused it.
+    void commit(topology_description next, const server_description* incoming);
+
     sdam_options opts_;
     sdam_listener listener_;
     topology_description desc_;
