@@ -426,8 +426,8 @@ sdam_actions sdam_state::on_application_error(const app_error& e) {
         if (state_change) sd.topology_version = e.topology_version;
         a = replace(std::move(sd), clear);
     }
-    // The server is up but not what we thought: look again now.
-    if (state_change) a.check_now.push_back(address);
+    // The server is up but not what we thought: look again now (no monitor behind a load balancer).
+    if (state_change && desc_.type != topology_type::load_balanced) a.check_now.push_back(address);
     return a;
 }
 
