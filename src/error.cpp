@@ -31,6 +31,7 @@ public:
             case errc::conflict: return "version conflict";
             case errc::outcome_unknown: return "write outcome unknown: no reply was received";
             case errc::invalid_argument: return "invalid argument";
+            case errc::pool_cleared: return "connection pool cleared";
         }
         return "unknown morm error";
     }

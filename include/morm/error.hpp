@@ -44,6 +44,7 @@ enum class errc : int {
     conflict,             ///< optimistic-concurrency version mismatch
     outcome_unknown,      ///< the connection died before the reply: the write may or may not have happened
     invalid_argument,     ///< a caller-supplied value is not valid for the operation
+    pool_cleared,         ///< the server's pool was cleared or is not ready yet: retryable, the server is not marked unknown
 };
 
 /// The category of `errc`.

@@ -51,12 +51,14 @@ struct connection::streams {
     [[nodiscard]] asio::awaitable<std::tuple<error_code, std::size_t>> write(const Buffers& b) {
         if (tls) co_return co_await asio::async_write(*tls, b, nothrow);
         if (local) co_return co_await asio::async_write(*local, b, nothrow);
+        if (!plain) co_return std::tuple<error_code, std::size_t>{asio::error::not_connected, 0};  // socketless
         co_return co_await asio::async_write(*plain, b, nothrow);
     }
     template <class Buffers>
     [[nodiscard]] asio::awaitable<std::tuple<error_code, std::size_t>> read_some(const Buffers& b) {
         if (tls) co_return co_await tls->async_read_some(b, nothrow);
         if (local) co_return co_await local->async_read_some(b, nothrow);
+        if (!plain) co_return std::tuple<error_code, std::size_t>{asio::error::not_connected, 0};  // socketless
         co_return co_await plain->async_read_some(b, nothrow);
     }
     bool is_open() const {
@@ -111,11 +113,20 @@ std::shared_ptr<ssl::context> make_ssl_context(const tls_params& p, error_code& 
 
 connection::connection(executor_type ex) : ex_(std::move(ex)), s_(std::make_unique<streams>()), id_(++next_connection_id) {}
 
+connection::connection(executor_type ex, endpoint remote, unconnected_t) : connection(std::move(ex)) {
+    remote_ = std::move(remote);
+    socketless_open_ = true;
+    last_used_ = std::chrono::steady_clock::now();
+}
+
 connection::~connection() = default;
 
-bool connection::is_open() const noexcept { return s_->is_open(); }
+bool connection::is_open() const noexcept { return socketless_open_ || s_->is_open(); }
 
-void connection::close() noexcept { s_->close(); }
+void connection::close() noexcept {
+    socketless_open_ = false;
+    s_->close();
+}
 
 asio::awaitable<void> connection::async_connect(const endpoint& ep, const connection_params& params, error_code& ec,
                                                 diagnostics& diag) {

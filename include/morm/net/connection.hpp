@@ -99,6 +99,13 @@ public:
     using executor_type = asio::any_io_executor;
 
     explicit connection(executor_type ex);
+    /// Tag of the socketless constructor below.
+    struct unconnected_t {
+        explicit unconnected_t() = default;
+    };
+    /// For tests of the pool (net/pool.hpp's opener) only: a connection to `remote` with no
+    /// socket. It reports open until close() and does no I/O (an exchange on it fails).
+    connection(executor_type ex, endpoint remote, unconnected_t);
     ~connection();
     connection(const connection&) = delete;
     connection& operator=(const connection&) = delete;
@@ -173,6 +180,7 @@ private:
     std::uint64_t id_;
     std::uint64_t writes_ = 0;
     std::chrono::steady_clock::time_point last_used_{};
+    bool socketless_open_ = false;  // the unconnected_t constructor's open state
 };
 
 }  // namespace morm::net
