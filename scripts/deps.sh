@@ -12,9 +12,12 @@ log() { echo "deps: $*" >&2; }
 # Go itself is not here: Debian's golang-go (1.19) is too old for FerretDB 1.24, so
 # scripts/ferretdb.sh uses the Go on PATH when it is >= 1.21, else fetches the toolchain
 # from the Go module proxy (hence curl and unzip).
+# libc-ares-dev: the DNS resolver behind mongodb+srv://. dnsmasq-base: the throwaway DNS
+# server of the [dns]/[srv] tests; it is the bare binary, where the dnsmasq package would
+# also install and start a system-wide DNS service on port 53.
 APT_PACKAGES=(g++ cmake ninja-build pkg-config git python3 python3-pip curl unzip ca-certificates
               libboost1.81-dev libbson-dev libfmt-dev catch2 libssl-dev openssl
-              libmongoc-dev)
+              libmongoc-dev libc-ares-dev dnsmasq-base)
 APT_BENCH=(wrk gnuplot-nox)
 
 want=("${APT_PACKAGES[@]}")

@@ -32,6 +32,7 @@ public:
             case errc::outcome_unknown: return "write outcome unknown: no reply was received";
             case errc::invalid_argument: return "invalid argument";
             case errc::pool_cleared: return "connection pool cleared";
+            case errc::dns_error: return "DNS lookup failed";
         }
         return "unknown morm error";
     }

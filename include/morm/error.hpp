@@ -45,6 +45,7 @@ enum class errc : int {
     outcome_unknown,      ///< the connection died before the reply: the write may or may not have happened
     invalid_argument,     ///< a caller-supplied value is not valid for the operation
     pool_cleared,         ///< the server's pool was cleared or is not ready yet: retryable, the server is not marked unknown
+    dns_error,            ///< a DNS lookup failed (the name and the reason in diagnostics)
 };
 
 /// The category of `errc`.

@@ -1,6 +1,7 @@
 #include <morm/client/client.hpp>
 #include <morm/client/collection.hpp>
 #include <morm/client/write_pipeline.hpp>
+#include <morm/net/dns.hpp>
 #include <morm/wire/reply.hpp>
 
 #include <boost/asio/this_coro.hpp>
@@ -160,17 +161,15 @@ std::optional<net::endpoint> parse_host_port(const std::string& hs) {
 
 asio::awaitable<client> client::connect_body(connection_string cs, client_options opts, error_code& ec,
                                              diagnostics& diag) {
-    if (cs.srv) {
-        ec = make_error_code(errc::not_supported);
-        diag.message = fmt::format("mongodb+srv:// needs DNS SRV lookup, which morm does not do yet ({}); list the "
-                                   "hosts with mongodb:// instead",
-                                   cs.redacted());
-        co_return client{};
-    }
+    // mongodb+srv://: the SRV and TXT lookups turn cs into the equivalent mongodb:// string.
+    const auto dns = net::make_dns_options(opts.dns_server, cs.connect_timeout);
+    co_await net::resolve_srv(cs, dns, ec, diag);
+    if (ec) co_return client{};
     auto st = std::make_shared<detail::client_state>();
     st->ex = co_await asio::this_coro::executor;
     auto params = make_params(cs, opts, ec, diag);
     if (ec) co_return client{};
+    params->dns_server = dns.server;
     if (cs.w || cs.journal || cs.wtimeout) {
         if (cs.w) st->default_wc.w = *cs.w;
         st->default_wc.journal = cs.journal;

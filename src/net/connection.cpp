@@ -1,5 +1,6 @@
 #include <morm/detail/text.hpp>
 #include <morm/net/connection.hpp>
+#include <morm/net/dns.hpp>
 #include <morm/net/driver.hpp>
 #include <morm/wire/algo/command_exchange.hpp>
 #include <morm/wire/algo/handshake.hpp>
@@ -39,6 +40,31 @@ std::atomic<std::uint64_t> next_connection_id{0};
         return set_diag(diag, errc::connection_closed,
                         fmt::format("{} {}: connection closed by the server ({})", what, ep.to_string(), ec.message()));
     return set_diag(diag, errc::network, fmt::format("{} {}: {}", what, ep.to_string(), ec.message()));
+}
+
+/// The addresses of ep: through params.dns_server when one is set, else the system resolver.
+asio::awaitable<std::vector<tcp::endpoint>> resolve(asio::any_io_executor ex, const endpoint& ep,
+                                                    const connection_params& params, error_code& ec,
+                                                    diagnostics& diag) {
+    std::vector<tcp::endpoint> out;
+    if (params.dns_server.empty()) {
+        tcp::resolver resolver(ex);
+        auto [re, results] = co_await resolver.async_resolve(ep.host, std::to_string(ep.port), nothrow);
+        if (re) ec = set_diag(diag, errc::network, fmt::format("cannot resolve '{}': {}", ep.host, re.message()));
+        for (auto& r : results) out.push_back(r.endpoint());
+        co_return out;
+    }
+    error_code not_literal;
+    if (auto addr = asio::ip::make_address(ep.host, not_literal); !not_literal) {
+        out.emplace_back(addr, ep.port);
+        co_return out;
+    }
+    dns_options opts;
+    opts.server = params.dns_server;
+    if (params.connect_timeout.count() > 0) opts.timeout = params.connect_timeout;
+    auto addrs = co_await async_lookup_a(ep.host, opts, ec, diag);
+    for (auto& a : addrs) out.emplace_back(a, ep.port);
+    co_return out;
 }
 }  // namespace
 
@@ -144,12 +170,8 @@ asio::awaitable<void> connection::async_connect(const endpoint& ep, const connec
             if (e) ec = net_error(diag, e, "connect to", ep);
             co_return;
         }
-        tcp::resolver resolver(ex_);
-        auto [re, results] = co_await resolver.async_resolve(ep.host, std::to_string(ep.port), nothrow);
-        if (re) {
-            ec = set_diag(diag, errc::network, fmt::format("cannot resolve '{}': {}", ep.host, re.message()));
-            co_return;
-        }
+        auto results = co_await resolve(ex_, ep, params, ec, diag);
+        if (ec) co_return;
         tcp::socket sock(ex_);
         auto [ce, connected] = co_await asio::async_connect(sock, results, nothrow);
         if (ce) {

@@ -56,6 +56,9 @@ struct client_options {
     client_options() = default;
     net::command_listener command_listener;  ///< command monitoring (started/succeeded/failed)
     std::chrono::milliseconds operation_timeout{0};  ///< default per-operation deadline (0 = none)
+    /// DNS server ("ip:port") for the SRV/TXT lookups of mongodb+srv:// and for resolving the
+    /// host names of the servers. Empty: $MORM_DNS_SERVER, else the system's resolver.
+    std::string dns_server;
 };
 
 namespace detail {
@@ -90,8 +93,9 @@ public:
     /// \brief Parses `uri`, selects the server (the writable primary among the hosts), opens
     /// the first connection (handshake + auth) and returns a client.
     /// \par Errors
-    ///   errc::bad_uri (with the position), errc::not_supported (mongodb+srv://, an
-    ///   unsupported authMechanism), errc::network / timeout / auth_failed / tls_error, and
+    ///   errc::bad_uri (with the position, or a bad mongodb+srv TXT record or SRV target),
+    ///   errc::dns_error (mongodb+srv lookups), errc::not_supported (an unsupported
+    ///   authMechanism), errc::network / timeout / auth_failed / tls_error, and
     ///   errc::network with every host's failure in the message when no server suits.
     /// \par Completion signature
     ///   `void(morm::error_code, morm::client)`.

@@ -89,6 +89,9 @@ struct connection_params {
     std::optional<credentials> auth;
     std::shared_ptr<asio::ssl::context> ssl_context;  ///< built once per client from `tls`
     command_listener listener;                        ///< optional
+    /// "ip:port" of a DNS server: host names are resolved through it (c-ares, net/dns.hpp)
+    /// instead of the system resolver. Empty: the system resolver.
+    std::string dns_server;
 };
 
 /// Builds an SSL context from tls_params (CA file, client certificate, verification mode).
