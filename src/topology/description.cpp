@@ -188,7 +188,7 @@ void read_field(const bson_iter_t& it, server_description& sd, role_flags& f) {
 bool reply_ok(const bson_t* reply) {
     bson_iter_t it;
     if (!reply || !bson_iter_init_find(&it, reply, "ok")) return false;
-    return as_int(it).value_or(0) == 1 || (BSON_ITER_HOLDS_DOUBLE(&it) && bson_iter_double(&it) == 1.0);
+    return as_int(it).value_or(0) == 1;
 }
 
 std::string failure_text(const bson_t* reply) {

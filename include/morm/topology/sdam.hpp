@@ -56,14 +56,22 @@ public:
     const sdam_options& options() const noexcept { return opts_; }
 
     /// A monitor's check finished: a parsed hello, or unknown_server(address, error).
+    /// Ignored for a server no longer in the topology, behind a load balancer, or when its
+    /// topologyVersion is older than the current one. A failed check (Unknown with an error)
+    /// of a server that was known clears its pool.
     sdam_actions on_server_description(server_description sd);
     /// An operation failed on a connection (network error, timeout, or a state-change error
     /// code such as NotWritablePrimary / NodeIsRecovering). Stale errors (old generation,
-    /// older topologyVersion) change nothing.
+    /// older topologyVersion) change nothing, nor do timeouts, nor command errors that are
+    /// not state changes once the handshake completed. Network errors and handshake errors
+    /// mark the server Unknown and clear its pool; state changes mark it Unknown, ask for an
+    /// immediate check, and clear the pool on shutdown codes or before wire version 8.
     sdam_actions on_application_error(const app_error& e);
     /// The current pool generation of `address` (0 when unknown).
     std::uint64_t pool_generation(const std::string& address) const;
-    /// New SRV records (SRV polling, sharded / unknown topologies only).
+    /// New SRV records (SRV polling, sharded / unknown topologies only): servers not in
+    /// `hosts` are removed, new ones added in the given order up to srvMaxHosts (the caller
+    /// shuffles). An empty list changes nothing.
     sdam_actions on_srv_hosts(std::vector<std::string> hosts);
     /// Emits the closing events.
     void close();
