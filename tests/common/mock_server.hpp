@@ -40,7 +40,6 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
@@ -58,6 +57,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <exception>
 #include <functional>
 #include <future>
 #include <list>
@@ -371,6 +371,24 @@ inline bool matches(document_view doc, document_view filter) {
 }
 
 /// Sorts by the keys of `spec` (1 ascending, -1 descending); absent fields first.
+/// Top-level inclusion ({a: 1}, _id kept unless {_id: 0}) or exclusion ({a: 0}).
+inline document project(document_view d, document_view spec) {
+    if (!spec.data() || spec.empty()) return document::from_bytes(d);
+    bool include = false, keep_id = true;
+    for (auto& f : spec) {
+        if (std::string_view(bson_iter_key(&f)) == "_id") keep_id = bson_iter_as_bool(&f);
+        else include = include || bson_iter_as_bool(&f);
+    }
+    document out;
+    for (auto& e : d) {
+        std::string_view k = bson_iter_key(&e);
+        auto s = spec.find(k);
+        bool keep = k == "_id" ? keep_id : (include ? (s && bson_iter_as_bool(&*s)) : !(s && !bson_iter_as_bool(&*s)));
+        if (keep) bson_append_iter(out.get(), nullptr, 0, &e);
+    }
+    return out;
+}
+
 inline void sort_docs(std::vector<document>& docs, document_view spec) {
     if (!spec.data() || spec.empty()) return;
     std::stable_sort(docs.begin(), docs.end(), [&](const document& a, const document& b) {
@@ -887,7 +905,7 @@ public:
             io_.push_back(std::move(io));
         }
         for (std::size_t i = 0; i < io_.size(); ++i)
-            boost::asio::co_spawn(ioc_, accept_loop(i), boost::asio::detached);
+            boost::asio::co_spawn(ioc_, accept_loop(i), [](std::exception_ptr) {});
         thread_ = std::thread([this] { ioc_.run(); });
     }
     mock_cluster(const mock_cluster&) = delete;
@@ -1172,6 +1190,18 @@ public:
             return c.name == name && (!member || c.member == *member);
         }));
     }
+    /// Polls the log until `count` commands named `name` (on `member`, if given) have
+    /// arrived or `timeout` passes; true if they did. For clients that talk on their own
+    /// (monitors, background killCursors).
+    bool wait_for_commands(std::string_view name, std::size_t count, std::chrono::milliseconds timeout,
+                           std::optional<std::size_t> member = std::nullopt) const {
+        const auto deadline = std::chrono::steady_clock::now() + timeout;
+        for (;;) {
+            if (count_named(name, member) >= count) return true;
+            if (std::chrono::steady_clock::now() >= deadline) return false;
+            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        }
+    }
     void clear_log() {
         std::lock_guard lk(mu_);
         log_.clear();
@@ -1360,7 +1390,7 @@ private:
             s.set_option(tcp::no_delay(true), ignored);
             auto c = std::make_shared<conn>(std::move(s), m, id);
             io_[m]->conns.push_back(c);
-            boost::asio::co_spawn(ioc_, serve(c), boost::asio::detached);
+            boost::asio::co_spawn(ioc_, serve(c), [](std::exception_ptr) {});
         }
     }
 
@@ -1374,7 +1404,13 @@ private:
             } catch (const std::exception&) {
                 break;  // a server closes a connection that sends garbage
             }
-            if (!co_await process(c, req)) break;
+            bool keep = false;
+            try {
+                keep = co_await process(c, req);
+            } catch (const std::exception&) {
+                // e.g. a throwing hook: the client sees a closed connection, the server lives on
+            }
+            if (!keep) break;
         }
         close_conn(*c);
         io_[c->member]->conns.remove(c);
@@ -1512,8 +1548,9 @@ private:
         }
         const bool stream = known && req.exhaust_allowed() && req.op_code == morm::wire::op_msg_opcode;
         std::int32_t response_to = req.request_id;
+        const std::chrono::milliseconds await_time(max_await.value_or(0));
         for (;;) {
-            if (known) co_await wait_for_change(*c, *known, std::chrono::milliseconds(*max_await));
+            if (known) co_await wait_for_change(*c, *known, await_time);
             if (c->closed || stopping_) co_return false;
             document reply;
             {
@@ -1672,6 +1709,9 @@ private:
             return error_for_locked(m, r, name, 13436, "NotPrimaryOrSecondary", "node is an arbiter", std::nullopt);
         if ((mock_detail::needs_primary(name) || in_transaction(r)) && !writable(role))
             return error_for_locked(m, r, name, 10107, "NotWritablePrimary", "not primary", std::nullopt);
+        if (role == member_role::standalone && r.body.find("txnNumber"))
+            return mock_detail::error_reply(20, "IllegalOperation",
+                                            "Transaction numbers are only allowed on a replica set member or mongos");
         if (name == "commitTransaction" || name == "abortTransaction") return end_transaction_locked(m, r, name, cut, send_last);
         if (in_transaction(r)) return in_transaction_locked(m, r, name, rec.db);
         if (mock_detail::is_write_command(name)) return retryable_write_locked(m, r, name, rec.db, cut, send_last);
@@ -1891,6 +1931,8 @@ private:
         docs.erase(docs.begin(), docs.begin() + static_cast<std::ptrdiff_t>(std::min(skip, docs.size())));
         const std::int64_t limit = mock_detail::get_int(r.body, "limit").value_or(0);
         if (limit != 0 && docs.size() > static_cast<std::size_t>(std::abs(limit))) docs.resize(static_cast<std::size_t>(std::abs(limit)));
+        const auto projection = mock_detail::get_doc(r.body, "projection");
+        for (auto& d : docs) d = mock_detail::project(d, projection);
         const bool single = mock_detail::get_bool(r.body, "singleBatch", false) || limit < 0;
         return cursor_reply_locked(m, ns, std::move(docs), mock_detail::get_int(r.body, "batchSize"), single);
     }

@@ -17,7 +17,9 @@
 
 #include <catch2/catch.hpp>
 
+#include <atomic>
 #include <chrono>
+#include <cstring>
 #include <optional>
 #include <string>
 #include <thread>
@@ -42,6 +44,12 @@ auto run(F&& f) {
 
 doc json(std::string_view j) { return doc::from_json(j); }
 
+/// The morm client on a direct connection (arguments named: g++ 12 coroutine rule).
+asio::awaitable<morm::client> connect_to(std::string uri) {
+    morm::client_options opts;
+    co_return co_await morm::client::connect(uri, opts);
+}
+
 std::string str(const doc& d, std::string_view key) { return morm_test::mock_detail::get_string(d, key); }
 std::optional<std::int64_t> num(const doc& d, std::string_view key) { return morm_test::mock_detail::get_int(d, key); }
 bool has(const doc& d, std::string_view key) { return d.find(key).has_value(); }
@@ -49,6 +57,9 @@ std::vector<std::string> strings(const doc& d, std::string_view key) {
     std::vector<std::string> out;
     for (auto& e : morm_test::mock_detail::get_doc(d, key)) out.emplace_back(bson_iter_utf8(&e, nullptr));
     return out;
+}
+std::string first_key_of(const doc& d, std::string_view key) {
+    return morm_test::mock_detail::first_key(morm_test::mock_detail::get_doc(d, key));
 }
 morm::bson::object_id oid(const doc& d, std::string_view key) {
     auto it = d.find(key);
@@ -76,7 +87,8 @@ public:
                       const std::vector<doc>& seq_docs = {}) {
         morm::wire::frame_buffer buf;
         const std::int32_t rid = append(buf, body, flags, seq_id, seq_docs);
-        write(buf);
+        boost::system::error_code ignored;  // a closed peer shows up in receive()
+        asio::write(sock_, asio::buffer(buf.data(), buf.size()), ignored);
         return rid;
     }
     std::int32_t append(morm::wire::frame_buffer& buf, const doc& body, std::uint32_t flags = 0,
@@ -217,11 +229,13 @@ TEST_CASE("mock: hello reflects each member's role", "[mock]") {
 
     // The morm client's handshake reads the same replies.
     run([&]() -> asio::awaitable<void> {
-        auto cl = co_await morm::client::connect(c.direct_uri(0));
+        std::string uri = c.direct_uri(0);
+        auto cl = co_await connect_to(uri);
         CHECK(cl.server().is_writable_primary);
         CHECK(cl.server().set_name == "rs0");
         CHECK(cl.server().hosts.size() == 2);
-        auto ms = co_await morm::client::connect(c.direct_uri(3));
+        std::string mongos_uri = c.direct_uri(3);
+        auto ms = co_await connect_to(mongos_uri);
         CHECK(ms.server().is_mongos);
     });
 }
@@ -261,7 +275,8 @@ TEST_CASE("mock: legacy OP_QUERY isMaster gets an OP_REPLY", "[mock]") {
 TEST_CASE("mock: insert, find with getMore, update, count and delete through the morm client", "[mock]") {
     mock_cluster c({member_role::primary, member_role::secondary});
     run([&]() -> asio::awaitable<void> {
-        auto cl = co_await morm::client::connect(c.direct_uri(0));
+        std::string uri = c.direct_uri(0);
+        auto cl = co_await connect_to(uri);
         auto coll = cl.database("db")["c"];
         doc one = json(R"({"_id": 1, "n": 10, "tag": "a"})");
         co_await coll.insert_one(one);
@@ -313,7 +328,8 @@ TEST_CASE("mock: writes on a secondary get NotWritablePrimary, reads are served 
     mock_cluster c({member_role::primary, member_role::secondary});
     c.insert_document("db.c", json(R"({"_id": 1, "x": 1})"));
     run([&]() -> asio::awaitable<void> {
-        auto cl = co_await morm::client::connect(c.direct_uri(1));
+        std::string uri = c.direct_uri(1);
+        auto cl = co_await connect_to(uri);
         auto coll = cl.database("db")["c"];
         doc d = json(R"({"_id": 2})");
         try {
@@ -342,7 +358,8 @@ TEST_CASE("mock: writes on a secondary get NotWritablePrimary, reads are served 
 TEST_CASE("mock: a retryable write repeated with the same lsid and txnNumber is applied once", "[mock]") {
     mock_cluster c({member_role::primary, member_role::secondary});
     run([&]() -> asio::awaitable<void> {
-        auto cl = co_await morm::client::connect(c.direct_uri(0));
+        std::string uri = c.direct_uri(0);
+        auto cl = co_await connect_to(uri);
         doc w1 = retryable_insert(1, 1);
         doc r1 = co_await cl.run_command("db", w1);
         doc r2 = co_await cl.run_command("db", w1);  // the retry
@@ -357,7 +374,8 @@ TEST_CASE("mock: a retryable write repeated with the same lsid and txnNumber is 
     // After a failover the new primary knows the transaction table too.
     c.step_down(1);
     run([&]() -> asio::awaitable<void> {
-        auto cl = co_await morm::client::connect(c.direct_uri(1));
+        std::string uri = c.direct_uri(1);
+        auto cl = co_await connect_to(uri);
         doc w1 = retryable_insert(1, 1);
         doc r3 = co_await cl.run_command("db", w1);
         CHECK(num(r3, "n") == 1);
@@ -421,7 +439,8 @@ TEST_CASE("mock: step_down flips roles, bumps electionId and topologyVersion, cl
     run([&]() -> asio::awaitable<void> {
         bool failed = false;
         try {
-            auto cl = co_await morm::client::connect(c.direct_uri(1, "connectTimeoutMS=2000"));
+            std::string uri = c.direct_uri(1, "connectTimeoutMS=2000");
+            auto cl = co_await connect_to(uri);
         } catch (const morm::error&) {
             failed = true;
         }
@@ -435,7 +454,8 @@ TEST_CASE("mock: fail_next and close_connection_on inject failures", "[mock]") {
     c.fail_next("insert", 91, "ShutdownInProgress");
     c.fail_next("find", 189, "PrimarySteppedDown", 1, std::vector<std::string>{"Custom"});
     run([&]() -> asio::awaitable<void> {
-        auto cl = co_await morm::client::connect(c.direct_uri(0));
+        std::string uri = c.direct_uri(0);
+        auto cl = co_await connect_to(uri);
         doc w1 = retryable_insert(1, 1);
         morm::error_code ec;
         morm::diagnostics diag;
@@ -587,7 +607,7 @@ TEST_CASE("mock: exhaustAllowed streams hello replies with moreToCome", "[mock]"
 
 TEST_CASE("mock: the log records bodies, sequences and session fields; on_command scripts replies", "[mock]") {
     mock_cluster c({member_role::primary});
-    int seen = 0;
+    std::atomic<int> seen{0};
     c.on_command([&](std::size_t member, const morm_test::recorded_command& cmd) {
         if (cmd.name == "ping" && member == 0) ++seen;
     });
@@ -682,7 +702,8 @@ TEST_CASE("mock: maxWriteBatchSize is reported and enforced", "[mock]") {
     mock_cluster c({member_role::primary});
     c.set_max_write_batch_size(2);
     run([&]() -> asio::awaitable<void> {
-        auto cl = co_await morm::client::connect(c.direct_uri(0));
+        std::string uri = c.direct_uri(0);
+        auto cl = co_await connect_to(uri);
         CHECK(cl.server().max_write_batch_size == 2);
         std::vector<doc> five;
         for (int i = 0; i < 5; ++i) five.push_back(json(R"({"i": )" + std::to_string(i) + "}"));
@@ -695,4 +716,45 @@ TEST_CASE("mock: maxWriteBatchSize is reported and enforced", "[mock]") {
     raw_conn r(c.port(0));
     doc big = json(R"({"insert": "c", "documents": [{}, {}, {}], "$db": "db"})");
     CHECK(num(r.command(big), "code") == 16);
+}
+
+TEST_CASE("mock: cursors stay on their member; projection; arbiter, standalone and restart", "[mock]") {
+    mock_cluster c({member_role::primary, member_role::secondary, member_role::arbiter, member_role::standalone});
+    for (int i = 1; i <= 3; ++i)
+        c.insert_document("db.c", json(R"({"_id": )" + std::to_string(i) + R"(, "a": 1, "b": 2})"));
+    raw_conn s(c.port(1));
+    doc first = s.command(json(R"({"find": "c", "batchSize": 1, "projection": {"b": 0}, "$db": "db"})"));
+    const auto id = *num(first, "cursor.id");
+    CHECK(id != 0);
+    CHECK(num(first, "cursor.firstBatch.0.a") == 1);
+    CHECK_FALSE(has(first, "cursor.firstBatch.0.b"));
+    auto get_more = [&](std::int64_t cursor) {
+        doc g;
+        BSON_APPEND_INT64(g.get(), "getMore", cursor);
+        BSON_APPEND_UTF8(g.get(), "collection", "c");
+        BSON_APPEND_UTF8(g.get(), "$db", "db");
+        return g;
+    };
+    raw_conn p(c.port(0));
+    CHECK(num(p.command(get_more(id)), "code") == 43);  // the cursor lives on the secondary
+    doc rest = s.command(get_more(id));
+    CHECK(num(rest, "cursor.id") == 0);
+    CHECK(num(rest, "cursor.nextBatch.1._id") == 3);
+    doc only_a = p.command(json(R"({"find": "c", "projection": {"a": 1, "_id": 0}, "$db": "db"})"));
+    CHECK(first_key_of(only_a, "cursor.firstBatch.0") == "a");
+
+    raw_conn a(c.port(2));
+    CHECK(num(a.command(json(R"({"find": "c", "$db": "db"})")), "code") == 13436);
+    raw_conn sa(c.port(3));
+    CHECK(num(sa.command(retryable_insert(1, 1)), "code") == 20);  // no txnNumber on a standalone
+
+    const auto pid = c.process_id(1);
+    c.restart(1);
+    CHECK(c.process_id(1) != pid);
+    CHECK(c.topology_counter(1) == 0);
+    CHECK_FALSE(s.receive(2s));  // its connections were closed
+    raw_conn s2(c.port(1));
+    CHECK(oid(s2.command(json(R"({"hello": 1, "$db": "admin"})")), "topologyVersion.processId") == c.process_id(1));
+    CHECK(c.wait_for_commands("hello", 1, 1s, 1));
+    CHECK_FALSE(c.wait_for_commands("hello", 5, 50ms, 1));
 }
