@@ -529,7 +529,9 @@ struct request {
     std::vector<std::pair<std::string, std::vector<document>>> sequences;
     std::string query_ns;  ///< OP_QUERY fullCollectionName
 
-    bool more_to_come() const { return op_code == morm::wire::op_msg_opcode && (flag_bits & morm::wire::flags::more_to_come); }
+    bool more_to_come() const {
+        return op_code == morm::wire::op_msg_opcode && (flag_bits & morm::wire::flags::more_to_come);
+    }
     bool exhaust_allowed() const { return flag_bits & morm::wire::flags::exhaust_allowed; }
     /// Documents of the field `name`: the body's array plus the kind-1 section of that name.
     std::vector<document> items(std::string_view name) const {
@@ -851,12 +853,14 @@ inline bool run_pipeline(std::vector<document>& docs, document_view pipeline, st
             sort_docs(docs, sub_view(*arg));
         } else if (op == "$skip" || op == "$limit") {
             auto k = static_cast<std::size_t>(std::max<std::int64_t>(0, bson_iter_as_int64(&*arg)));
-            if (op == "$skip") docs.erase(docs.begin(), docs.begin() + static_cast<std::ptrdiff_t>(std::min(k, docs.size())));
+            if (op == "$skip") docs.erase(docs.begin(),
+                                        docs.begin() + static_cast<std::ptrdiff_t>(std::min(k, docs.size())));
             else if (docs.size() > k) docs.resize(k);
         } else if (op == "$count" || op == "$group") {
             document out;
             if (op == "$count") {
-                bson_append_int32(out.get(), bson_iter_utf8(&*arg, nullptr), -1, static_cast<std::int32_t>(docs.size()));
+                const auto n = static_cast<std::int32_t>(docs.size());
+                bson_append_int32(out.get(), bson_iter_utf8(&*arg, nullptr), -1, n);
             } else {
                 for (auto& f : sub_view(*arg)) {
                     if (std::string_view(bson_iter_key(&f)) == "_id") bson_append_iter(out.get(), nullptr, 0, &f);
@@ -965,7 +969,8 @@ public:
             auto& m = members_.at(i);
             if (r == member_role::primary && m.role != member_role::primary) elect_locked(i);
             m.role = r;
-            if (r == member_role::primary || r == member_role::secondary || r == member_role::arbiter) m.rs_member = true;
+            if (r == member_role::primary || r == member_role::secondary || r == member_role::arbiter)
+                m.rs_member = true;
             if (r == member_role::mongos || r == member_role::standalone) m.rs_member = false;
             bump_locked();
         }
@@ -1085,7 +1090,8 @@ public:
     void fail_next(std::string command, std::int32_t code, std::string code_name, std::size_t count = 1,
                    std::optional<std::vector<std::string>> error_labels = std::nullopt,
                    std::optional<std::size_t> member = std::nullopt) {
-        add_fault(fault_kind::error, std::move(command), code, std::move(code_name), count, std::move(error_labels), member);
+        add_fault(fault_kind::error, std::move(command), code, std::move(code_name), count, std::move(error_labels),
+                  member);
     }
     /// The next `count` writes named `command` are applied, then answered ok:1 with a
     /// writeConcernError {code, codeName} (labels as for fail_next).
@@ -1097,7 +1103,8 @@ public:
     }
     /// The next `count` commands named `command` are not executed and their connection is
     /// closed: the client sees a network error.
-    void close_connection_on(std::string command, std::size_t count = 1, std::optional<std::size_t> member = std::nullopt) {
+    void close_connection_on(std::string command, std::size_t count = 1,
+                             std::optional<std::size_t> member = std::nullopt) {
         add_fault(fault_kind::close, std::move(command), 0, {}, count, std::nullopt, member);
     }
     /// Once `n` more write commands (insert, update, delete, findAndModify,
@@ -1428,8 +1435,8 @@ private:
         }
         if (len < static_cast<std::int32_t>(morm::wire::header_size) + 5 || len > max) co_return false;
         f.resize(static_cast<std::size_t>(len));
-        auto [e2, n2] = co_await boost::asio::async_read(
-            c.sock, boost::asio::buffer(f.data() + morm::wire::header_size, f.size() - morm::wire::header_size), nothrow);
+        auto rest = boost::asio::buffer(f.data() + morm::wire::header_size, f.size() - morm::wire::header_size);
+        auto [e2, n2] = co_await boost::asio::async_read(c.sock, rest, nothrow);
         co_return !e2;
     }
 
@@ -1476,8 +1483,8 @@ private:
             if (!reply) {
                 if (auto f = take_fault_locked(fault_kind::close, m, rec.name)) co_return false;
                 if (auto f = take_fault_locked(fault_kind::error, m, rec.name))
-                    reply = error_for_locked(m, req, rec.name, f->code, f->code_name, "failure injected by the mock server",
-                                             f->labels);
+                    reply = error_for_locked(m, req, rec.name, f->code, f->code_name,
+                                             "failure injected by the mock server", f->labels);
             }
             if (!reply && !mock_detail::is_hello(rec.name)) reply = execute_locked(m, req, rec, cut, send_last);
             if (reply) reply = envelope_locked(m, *reply);
@@ -1652,8 +1659,8 @@ private:
     }
 
     static std::int64_t now_ms() {
-        return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-            .count();
+        using namespace std::chrono;
+        return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
     }
 
     void append_replica_set_fields_locked(bson_t* b, std::size_t m) const {
@@ -1670,7 +1677,8 @@ private:
         mock_detail::append_strings(b, "hosts", hosts);
         if (!arbiters.empty()) mock_detail::append_strings(b, "arbiters", arbiters);
         // A primary names itself; the others name the newest primary.
-        std::optional<std::size_t> p = mem.role == member_role::primary ? std::optional<std::size_t>(m) : primary_locked();
+        std::optional<std::size_t> p = primary_locked();
+        if (mem.role == member_role::primary) p = m;
         if (p) bson_append_utf8(b, "primary", -1, address(*p).c_str(), -1);
         bson_append_utf8(b, "me", -1, address(m).c_str(), -1);
         if (mem.role == member_role::primary) mock_detail::append_oid(b, "electionId", election_oid(mem.term));
@@ -1712,7 +1720,8 @@ private:
         if (role == member_role::standalone && r.body.find("txnNumber"))
             return mock_detail::error_reply(20, "IllegalOperation",
                                             "Transaction numbers are only allowed on a replica set member or mongos");
-        if (name == "commitTransaction" || name == "abortTransaction") return end_transaction_locked(m, r, name, cut, send_last);
+        if (name == "commitTransaction" || name == "abortTransaction")
+            return end_transaction_locked(m, r, name, cut, send_last);
         if (in_transaction(r)) return in_transaction_locked(m, r, name, rec.db);
         if (mock_detail::is_write_command(name)) return retryable_write_locked(m, r, name, rec.db, cut, send_last);
         if (auto d = ddl_locked(r, name, rec.db)) return std::move(*d);
@@ -1756,7 +1765,10 @@ private:
     /// insert/update/delete/findAndModify on `st` (the data or a transaction's view).
     document apply_write_locked(mock_detail::data_store& st, const request& r, const std::string& name,
                                 const std::string& db) const {
-        const char* field = name == "insert" ? "documents" : name == "update" ? "updates" : name == "delete" ? "deletes" : nullptr;
+        const char* field = name == "insert"   ? "documents"
+                            : name == "update" ? "updates"
+                            : name == "delete" ? "deletes"
+                                               : nullptr;
         if (field) {
             const auto n = r.items(field).size();
             if (n == 0 || n > static_cast<std::size_t>(opts_.max_write_batch_size))
@@ -1790,7 +1802,8 @@ private:
             auto& hi = highest_txn_[*lsid];
             if (*txn < hi)
                 return mock_detail::error_reply(225, "TransactionTooOld",
-                                                "txnNumber " + std::to_string(*txn) + " is older than " + std::to_string(hi));
+                                                "txnNumber " + std::to_string(*txn) + " is older than " +
+                                                    std::to_string(hi));
             hi = *txn;
         }
         document reply = apply_write_locked(data_, r, name, db);
@@ -1812,11 +1825,13 @@ private:
     document in_transaction_locked(std::size_t m, const request& r, const std::string& name, const std::string& db) {
         auto lsid = lsid_key(r);
         auto txn = mock_detail::get_int(r.body, "txnNumber");
-        if (!lsid || !txn) return mock_detail::error_reply(72, "InvalidOptions", "autocommit:false needs lsid and txnNumber");
+        if (!lsid || !txn)
+            return mock_detail::error_reply(72, "InvalidOptions", "autocommit:false needs lsid and txnNumber");
         auto& t = txns_[*lsid];
         if (mock_detail::get_bool(r.body, "startTransaction", false)) {
             if (*txn <= t.number)
-                return mock_detail::error_reply(225, "TransactionTooOld", "txnNumber " + std::to_string(*txn) + " is too old");
+                return mock_detail::error_reply(225, "TransactionTooOld",
+                                                "txnNumber " + std::to_string(*txn) + " is too old");
             t = txn_state{};
             t.number = *txn;
             t.state = txn_state::phase::open;
@@ -1833,7 +1848,8 @@ private:
         return reply;
     }
 
-    document end_transaction_locked(std::size_t m, const request& r, const std::string& name, bool& cut, bool& send_last) {
+    document end_transaction_locked(std::size_t m, const request& r, const std::string& name, bool& cut,
+                                    bool& send_last) {
         auto lsid = lsid_key(r);
         auto txn = mock_detail::get_int(r.body, "txnNumber");
         if (!lsid || !txn) return mock_detail::error_reply(72, "InvalidOptions", name + " needs lsid and txnNumber");
@@ -1868,7 +1884,8 @@ private:
         const std::string ns = mock_detail::data_store::ns(db, coll);
         auto& colls = data_.colls;
         if (name == "create") {
-            if (colls.count(ns)) return mock_detail::error_reply(48, "NamespaceExists", "Collection " + ns + " already exists.");
+            if (colls.count(ns))
+                return mock_detail::error_reply(48, "NamespaceExists", "Collection " + ns + " already exists.");
             colls[ns];
             return ok();
         }
@@ -1902,7 +1919,8 @@ private:
     /// First batch of `docs` and, when more remain, a cursor pinned to member m.
     document cursor_reply_locked(std::size_t m, const std::string& ns, std::vector<document> docs,
                                  std::optional<std::int64_t> batch_size, bool single_batch) {
-        std::size_t n = std::min<std::size_t>(docs.size(), static_cast<std::size_t>(std::max<std::int64_t>(0, batch_size.value_or(101))));
+        const auto want = static_cast<std::size_t>(std::max<std::int64_t>(0, batch_size.value_or(101)));
+        const std::size_t n = std::min(docs.size(), want);
         std::int64_t id = 0;
         std::vector<document> first(docs.begin(), docs.begin() + static_cast<std::ptrdiff_t>(n));
         if (!single_batch && n < docs.size()) {
@@ -1912,7 +1930,8 @@ private:
         return batch_reply(ns, id, "firstBatch", first);
     }
 
-    static document batch_reply(const std::string& ns, std::int64_t id, const char* field, const std::vector<document>& batch) {
+    static document batch_reply(const std::string& ns, std::int64_t id, const char* field,
+                                const std::vector<document>& batch) {
         document d;
         bson_t c;
         bson_append_document_begin(d.get(), "cursor", -1, &c);
@@ -1927,10 +1946,12 @@ private:
         const std::string ns = mock_detail::data_store::ns(db, mock_detail::get_string(r.body, "find"));
         auto docs = st.select(ns, mock_detail::get_doc(r.body, "filter"));
         mock_detail::sort_docs(docs, mock_detail::get_doc(r.body, "sort"));
-        auto skip = static_cast<std::size_t>(std::max<std::int64_t>(0, mock_detail::get_int(r.body, "skip").value_or(0)));
+        const std::int64_t skip_arg = mock_detail::get_int(r.body, "skip").value_or(0);
+        auto skip = static_cast<std::size_t>(std::max<std::int64_t>(0, skip_arg));
         docs.erase(docs.begin(), docs.begin() + static_cast<std::ptrdiff_t>(std::min(skip, docs.size())));
         const std::int64_t limit = mock_detail::get_int(r.body, "limit").value_or(0);
-        if (limit != 0 && docs.size() > static_cast<std::size_t>(std::abs(limit))) docs.resize(static_cast<std::size_t>(std::abs(limit)));
+        const auto cap = static_cast<std::size_t>(std::abs(limit));
+        if (limit != 0 && docs.size() > cap) docs.resize(cap);
         const auto projection = mock_detail::get_doc(r.body, "projection");
         for (auto& d : docs) d = mock_detail::project(d, projection);
         const bool single = mock_detail::get_bool(r.body, "singleBatch", false) || limit < 0;
@@ -1995,7 +2016,8 @@ private:
         return ok(std::move(d));
     }
 
-    document aggregate_locked(std::size_t m, const request& r, const std::string& db, const mock_detail::data_store& st) {
+    document aggregate_locked(std::size_t m, const request& r, const std::string& db,
+                              const mock_detail::data_store& st) {
         const std::string ns = mock_detail::data_store::ns(db, mock_detail::get_string(r.body, "aggregate"));
         auto docs = st.select(ns, {});
         std::string err;
@@ -2070,7 +2092,8 @@ private:
         }
         if (name == "listIndexes") {
             const std::string ns = mock_detail::data_store::ns(db, mock_detail::get_string(r.body, "listIndexes"));
-            if (!st.colls.count(ns)) return mock_detail::error_reply(26, "NamespaceNotFound", "ns does not exist: " + ns);
+            if (!st.colls.count(ns))
+                return mock_detail::error_reply(26, "NamespaceNotFound", "ns does not exist: " + ns);
             std::vector<document> idx{document::from_json(R"({"v": 2, "key": {"_id": 1}, "name": "_id_"})")};
             return cursor_reply_locked(m, ns, std::move(idx), std::nullopt, false);
         }

@@ -666,7 +666,8 @@ TEST_CASE("mock: $clusterTime and operationTime advance with writes and gossip",
     CHECK(num(w, "$clusterTime.signature.keyId") == 0);
     CHECK(ts(w, "operationTime") == c.cluster_time());
     // A client's later $clusterTime moves the cluster's forward.
-    doc g = json(R"({"ping": 1, "$clusterTime": {"clusterTime": {"$timestamp": {"t": 4000000000, "i": 5}}}, "$db": "admin"})");
+    doc g = json(R"({"ping": 1, "$clusterTime": {"clusterTime": {"$timestamp": {"t": 4000000000, "i": 5}}},
+                     "$db": "admin"})");
     doc after = r.command(g);
     CHECK(ts(after, "operationTime") == std::pair<std::uint32_t, std::uint32_t>{4000000000u, 5u});
 }
