@@ -108,8 +108,7 @@ pool::pool(endpoint ep, std::shared_ptr<const connection_params> cp, pool_params
       pp_(std::move(pp)),
       state_(pp_.start_paused ? state::paused : state::ready),
       cleared_message_(fmt::format("connection pool for {} is paused: it was not marked ready yet", address_)) {
-    pool_event ev;
-    ev.type = pool_event_type::pool_created;
+    auto ev = make_event(pool_event_type::pool_created);
     ev.options = &pp_;
     emit(ev);
     if (state_ == state::ready) emit(make_event(pool_event_type::pool_ready));
@@ -151,9 +150,7 @@ pool_event_reason pool::perished(const idle_entry& e, clock::time_point now) con
 void pool::close_locked(std::unique_ptr<connection> c, std::uint64_t id, pool_event_reason why, close_list& out) {
     --total_;
     if (why != pool_event_reason::pool_closed) ++discarded_;
-    pool_event ev;
-    ev.type = pool_event_type::connection_closed;
-    ev.connection_id = id;
+    auto ev = make_event(pool_event_type::connection_closed, id);
     ev.reason = why;
     emit(ev);
     out.push_back(std::move(c));  // the socket is closed once the lock is released
@@ -167,10 +164,7 @@ std::uint64_t pool::begin_create_locked() {
     const auto id = ++next_id_;
     ++total_;
     pending_[id] = pending_entry{generation_, clock::now(), false, nullptr};
-    pool_event ev;
-    ev.type = pool_event_type::connection_created;
-    ev.connection_id = id;
-    emit(ev);
+    emit(make_event(pool_event_type::connection_created, id));
     return id;
 }
 
@@ -199,9 +193,7 @@ pool::take_result pool::try_take_locked(close_list& out) {
 }
 
 void pool::checked_out_locked(std::uint64_t id, clock::time_point t0) {
-    pool_event ev;
-    ev.type = pool_event_type::checked_out;
-    ev.connection_id = id;
+    auto ev = make_event(pool_event_type::checked_out, id);
     ev.duration = since(t0);
     emit(ev);
 }
@@ -245,8 +237,7 @@ void pool::wake_background_locked() {
 }
 
 void pool::fail_checkout_locked(pool_event_reason why, clock::time_point t0, const error_code& ec) {
-    pool_event ev;
-    ev.type = pool_event_type::check_out_failed;
+    auto ev = make_event(pool_event_type::check_out_failed);
     ev.reason = why;
     ev.duration = since(t0);
     ev.error = ec;
@@ -400,9 +391,7 @@ asio::awaitable<pooled_connection> pool::open_new(std::uint64_t id, clock::time_
     if (!c) {
         --total_;
         ++discarded_;
-        pool_event ev;
-        ev.type = pool_event_type::connection_closed;
-        ev.connection_id = id;
+        auto ev = make_event(pool_event_type::connection_closed, id);
         ev.reason = pool_event_reason::error;
         ev.error = ec;
         emit(ev);
@@ -411,9 +400,7 @@ asio::awaitable<pooled_connection> pool::open_new(std::uint64_t id, clock::time_
         co_return pooled_connection{};
     }
     ++created_;
-    pool_event ev;
-    ev.type = pool_event_type::connection_ready;
-    ev.connection_id = id;
+    auto ev = make_event(pool_event_type::connection_ready, id);
     ev.duration = since(created_at);
     emit(ev);
     in_use_[id] = {c.get(), generation};
@@ -431,10 +418,7 @@ void pool::give_back(std::unique_ptr<connection> c, std::uint64_t id, std::uint6
             out.push_back(std::move(c));  // not checked out of this pool: just close it
         } else {
             in_use_.erase(it);
-            pool_event ev;
-            ev.type = pool_event_type::checked_in;
-            ev.connection_id = id;
-            emit(ev);
+            emit(make_event(pool_event_type::checked_in, id));
             const auto why = state_ == state::closed  ? pool_event_reason::pool_closed
                              : generation != generation_ ? pool_event_reason::stale
                              : !c->is_open()             ? pool_event_reason::error
@@ -469,8 +453,7 @@ void pool::clear(bool interrupt_in_use, std::string_view cause) {
         cleared_message_ = fmt::format("connection pool for {} was cleared{}{}", address_,
                                        cause.empty() ? "" : " because another operation failed with: ", cause);
         if (was_ready) {
-            pool_event ev;
-            ev.type = pool_event_type::pool_cleared;
+            auto ev = make_event(pool_event_type::pool_cleared);
             ev.interrupt_in_use = interrupt_in_use;
             emit(ev);
         }
@@ -599,9 +582,7 @@ void pool::finish_populate(std::uint64_t id, std::unique_ptr<connection> c, cons
         pending_.erase(it);
         if (ok) {
             ++created_;
-            pool_event ev;
-            ev.type = pool_event_type::connection_ready;
-            ev.connection_id = id;
+            auto ev = make_event(pool_event_type::connection_ready, id);
             ev.duration = since(created_at);
             emit(ev);
             const auto why = state_ == state::closed     ? pool_event_reason::pool_closed
@@ -622,9 +603,7 @@ void pool::finish_populate(std::uint64_t id, std::unique_ptr<connection> c, cons
     const bool interrupted = ec == errc::pool_cleared || ec == asio::error::operation_aborted;
     if (pp_.on_background_error && !interrupted) pp_.on_background_error(ec, diag, generation);
     std::lock_guard lk(mtx_);
-    pool_event ev;
-    ev.type = pool_event_type::connection_closed;
-    ev.connection_id = id;
+    auto ev = make_event(pool_event_type::connection_closed, id);
     ev.reason = pool_event_reason::error;
     ev.error = ec;
     emit(ev);
