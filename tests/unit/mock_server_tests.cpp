@@ -605,7 +605,7 @@ TEST_CASE("mock: exhaustAllowed streams hello replies with moreToCome", "[mock]"
     CHECK_FALSE(has(second->body, "primary"));
 }
 
-TEST_CASE("mock: the log records bodies, sequences and session fields; on_command scripts replies", "[mock]") {
+TEST_CASE("mock: the log records bodies, sequences and session fields, and on_command scripts replies", "[mock]") {
     mock_cluster c({member_role::primary});
     std::atomic<int> seen{0};
     c.on_command([&](std::size_t member, const morm_test::recorded_command& cmd) {
@@ -719,7 +719,7 @@ TEST_CASE("mock: maxWriteBatchSize is reported and enforced", "[mock]") {
     CHECK(num(r.command(big), "code") == 16);
 }
 
-TEST_CASE("mock: cursors stay on their member; projection; arbiter, standalone and restart", "[mock]") {
+TEST_CASE("mock: cursors stay on their member, projection, arbiter, standalone and restart", "[mock]") {
     mock_cluster c({member_role::primary, member_role::secondary, member_role::arbiter, member_role::standalone});
     for (int i = 1; i <= 3; ++i)
         c.insert_document("db.c", json(R"({"_id": )" + std::to_string(i) + R"(, "a": 1, "b": 2})"));
