@@ -13,9 +13,12 @@
 
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/asio/use_future.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include <algorithm>
+#include <future>
 #include <set>
 
 namespace asio = boost::asio;
@@ -118,6 +121,19 @@ TEST_CASE("dns: SRV, TXT and address lookups", "[dns]") {
         CHECK(addrs.empty());
         CHECK(ec == errc::dns_error);
         CHECK(contains(diag.message, "missing.morm.test"));
+    }
+    SECTION("concurrent lookups on a multi-threaded io_context") {
+        asio::thread_pool pool(2);
+        std::vector<std::future<std::vector<net::srv_record>>> futs;
+        std::vector<error_code> ecs(8);
+        std::vector<diagnostics> diags(8);
+        for (std::size_t i = 0; i < ecs.size(); ++i)
+            futs.push_back(asio::co_spawn(pool, net::async_lookup_srv(srv_name, opts, ecs[i], diags[i]), asio::use_future));
+        for (std::size_t i = 0; i < futs.size(); ++i) {
+            CHECK(futs[i].get().size() == 2);
+            CHECK(!ecs[i]);
+        }
+        pool.join();
     }
     SECTION("a name with no SRV record is a dns_error") {
         auto recs = morm_test::run([&]() { return net::async_lookup_srv("node1.cluster.morm.test", opts, ec, diag); });
