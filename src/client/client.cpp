@@ -2,8 +2,12 @@
 #include <morm/client/collection.hpp>
 #include <morm/client/write_pipeline.hpp>
 #include <morm/net/dns.hpp>
+#include <morm/topology/description.hpp>
+#include <morm/wire/commands/end_sessions.hpp>
 #include <morm/wire/reply.hpp>
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/this_coro.hpp>
 
 #include <fmt/format.h>
@@ -55,30 +59,8 @@ void read_preference::append_to(bson_t* cmd) const {
     bson_append_document_end(cmd, &rp);
 }
 
-namespace detail {
-
-asio::awaitable<void> client_state::command(std::string_view db, const std::function<void(struct _bson_t*)>& build,
-                                            const std::function<void(const struct _bson_t*)>& on_reply,
-                                            error_code& ec, diagnostics& diag) {
-    auto conn = co_await pool->async_acquire(ec, diag);
-    if (ec) co_return;
-    co_await conn->async_command(db, build, on_reply, op_timeout, ec, diag);
-}
-
-asio::awaitable<void> client_state::command(std::string_view db, const std::function<void(struct _bson_t*)>& build,
-                                            const std::function<void(const struct _bson_t*)>& on_reply) {
-    error_code ec;
-    diagnostics diag;
-    co_await command(db, build, on_reply, ec, diag);
-    throw_on_error(ec, diag);
-}
-
-}  // namespace detail
 
 namespace {
-net::endpoint to_endpoint(const host& h) {
-    return {h.name, h.port, h.type == host::kind::unix_socket};
-}
 }  // namespace
 
 asio::awaitable<client> client::connect(std::string_view uri, client_options opts) {
@@ -145,16 +127,41 @@ std::shared_ptr<net::connection_params> make_params(const connection_string& cs,
     return params;
 }
 
-/// "host:port" from a hello reply's host list; nullopt if the port is not a number.
-std::optional<net::endpoint> parse_host_port(const std::string& hs) {
-    auto colon = hs.rfind(':');
-    if (colon == std::string::npos) return net::endpoint{hs, 27017, false};
-    unsigned port = 0;
-    const char* first = hs.data() + colon + 1;
-    const char* last = hs.data() + hs.size();
-    auto [ptr, err] = std::from_chars(first, last, port);
-    if (err != std::errc{} || ptr != last || port == 0 || port > 65535) return std::nullopt;
-    return net::endpoint{hs.substr(0, colon), static_cast<std::uint16_t>(port), false};
+}  // namespace
+
+namespace {
+
+net::topology_params make_topology_params(const connection_string& cs, const client_options& opts,
+                                          std::shared_ptr<net::connection_params> params) {
+    net::topology_params tp;
+    for (auto& h : cs.hosts)
+        tp.sdam.seeds.push_back(h.type == host::kind::unix_socket ? h.name : topology::normalize_address(h.to_string()));
+    tp.sdam.replica_set = cs.replica_set;
+    tp.sdam.direct_connection = cs.direct_connection;
+    tp.sdam.load_balanced = cs.load_balanced;
+    tp.sdam.srv = cs.srv;
+    tp.sdam.srv_max_hosts = cs.srv_max_hosts.value_or(0);
+    tp.heartbeat_frequency = cs.heartbeat_frequency;
+    tp.server_selection_timeout = cs.server_selection_timeout;
+    tp.local_threshold = cs.local_threshold;
+    tp.conn = std::move(params);
+    tp.pool.max_size = static_cast<std::size_t>(cs.max_pool_size);
+    tp.pool.min_size = static_cast<std::size_t>(cs.min_pool_size);
+    tp.pool.max_idle_time = cs.max_idle_time.value_or(std::chrono::milliseconds(0));
+    tp.pool.wait_queue_timeout = cs.wait_queue_timeout.value_or(std::chrono::milliseconds(0));
+    tp.pool.max_connecting = static_cast<std::size_t>(cs.max_connecting);
+    tp.listener = opts.sdam_listener;
+    return tp;
+}
+
+/// Operations report their errors to the topology through the connection parameters. A
+/// weak reference: the topology owns the pools that own the parameters.
+void observe_errors(net::connection_params& params, const std::shared_ptr<net::topology>& topo) {
+    params.error_observer = [w = std::weak_ptr<net::topology>(topo)](const net::connection& c, const error_code& ec,
+                                                                    const diagnostics& diag) {
+        if (!c.established()) return;  // handshake errors come back through the pool checkout
+        if (auto t = w.lock()) t->on_operation_error(c.remote().to_string(), c.generation(), false, ec, diag);
+    };
 }
 
 }  // namespace
@@ -179,76 +186,35 @@ asio::awaitable<client> client::connect_body(connection_string cs, client_option
     st->default_rp.tags = cs.read_preference_tags;
     st->default_rp.max_staleness_seconds = cs.max_staleness_seconds;
     st->op_timeout = opts.operation_timeout.count() > 0 ? opts.operation_timeout : cs.timeout.value_or(std::chrono::milliseconds(0));
+    st->topo = std::make_shared<net::topology>(st->ex, make_topology_params(cs, opts, params));
+    observe_errors(*params, st->topo);
+    st->conn_params = params;
+    st->uri = std::move(cs);
+    st->topo->start();
 
-    net::pool_params pp;
-    pp.max_size = static_cast<std::size_t>(cs.max_pool_size);
-    pp.min_size = static_cast<std::size_t>(cs.min_pool_size);
-    pp.max_idle_time = cs.max_idle_time.value_or(std::chrono::milliseconds(0));
-    pp.wait_queue_timeout = cs.wait_queue_timeout.value_or(std::chrono::milliseconds(0));
-
-    // Server selection: the first host that is a writable primary, a mongos or a
-    // standalone. Replica-set members reported by hello are tried too.
-    std::vector<net::endpoint> candidates;
-    for (auto& h : cs.hosts) candidates.push_back(to_endpoint(h));
-    std::string failures;
-    error_code last_ec;
-    diagnostics last_diag;
-    for (std::size_t i = 0; i < candidates.size() && i < 64; ++i) {
-        auto ep = candidates[i];
-        auto p = std::make_shared<net::pool>(ep, params, pp);
-        error_code aec;
-        diagnostics adiag;
-        auto conn = co_await p->async_acquire(aec, adiag);
-        if (aec) {
-            // A cancelled connect stops here: the other hosts are not tried.
-            if (aec == asio::error::operation_aborted) {
-                ec = aec;
-                diag = std::move(adiag);
-                co_return client{};
-            }
-            failures += fmt::format("{}{}: {}", failures.empty() ? "" : "; ", ep.to_string(), adiag.message);
-            last_ec = aec;
-            last_diag = adiag;
-            // Authentication and TLS failures are not about this host: stop here.
-            if (aec == errc::auth_failed || aec == errc::tls_error || aec == errc::server_too_old) break;
-            continue;
-        }
-        const auto& sd = conn->server();
-        if (cs.replica_set && !sd.set_name.empty() && sd.set_name != *cs.replica_set) {
-            failures += fmt::format("{}{}: replica set '{}' is not '{}'", failures.empty() ? "" : "; ", ep.to_string(),
-                                    sd.set_name, *cs.replica_set);
-            conn.discard();
-            continue;
-        }
-        const bool direct = cs.direct_connection.value_or(false) || (cs.hosts.size() == 1 && !cs.replica_set);
-        if (!sd.is_writable_primary && !direct) {
-            for (auto& hs : sd.hosts) {
-                auto e = parse_host_port(hs);
-                if (!e) continue;  // a member we could not reach anyway
-                bool known = false;
-                for (auto& c : candidates) known = known || (c.host == e->host && c.port == e->port);
-                if (!known) candidates.push_back(*e);
-            }
-            failures += fmt::format("{}{}: not a writable primary", failures.empty() ? "" : "; ", ep.to_string());
-            continue;
-        }
-        st->server = sd;
-        st->pool = p;
-        st->uri = std::move(cs);
-        st->conn_params = params;
-        conn.release();
-        error_code wec;
-        diagnostics wdiag;
-        co_await p->async_warm_up(wec, wdiag);
-        client c;
-        c.state_ = std::move(st);
-        co_return c;
+    // A first connection to a server that suits the default read preference: it proves
+    // the address, TLS and the credentials, and gives the limits. Unlike later operations,
+    // connect() gives up as soon as every server has failed once.
+    auto sel = co_await st->topo->async_select(false, st->default_rp, ec, diag, {}, true);
+    if (ec) {
+        if (ec != asio::error::operation_aborted)
+            diag.message = fmt::format("no suitable server for {}: {}", st->uri.redacted(), diag.message);
+        st->topo->close();
+        co_return client{};
     }
-    if (!last_ec) last_ec = make_error_code(errc::network);
-    last_diag.message = fmt::format("no suitable server for {}: {}", cs.redacted(), failures);
-    ec = last_ec;
-    diag = std::move(last_diag);
-    co_return client{};
+    auto conn = co_await st->checkout(sel.server_pool(), ec, diag);
+    if (ec) {
+        st->topo->close();
+        co_return client{};
+    }
+    st->server = conn->server();
+    conn.release();
+    error_code wec;
+    diagnostics wdiag;
+    co_await sel.server_pool()->async_warm_up(wec, wdiag);
+    client c;
+    c.state_ = std::move(st);
+    co_return c;
 }
 
 database client::database(std::string_view name) const { return {state_, std::string(name)}; }
@@ -315,9 +281,7 @@ asio::awaitable<void> client::write_groups(std::span<write_group> groups, error_
                                            pipeline_stats* stats) const {
     // Sized before the wait: callers read one outcome per item even when nothing is sent.
     for (auto& g : groups) g.outcomes.assign(g.count, item_outcome{});
-    auto conn = co_await state_->pool->async_acquire(ec, diag);
-    if (ec) co_return;  // nothing was sent: every outcome stays pending
-    co_await run_write_pipeline(*conn, groups, state_->op_timeout, ec, diag, stats);
+    co_await run_retryable_writes(*state_, groups, ec, diag, stats);
 }
 
 asio::awaitable<net::pooled_connection> client::acquire() const {
@@ -329,11 +293,67 @@ asio::awaitable<net::pooled_connection> client::acquire() const {
 }
 
 asio::awaitable<net::pooled_connection> client::acquire(error_code& ec, diagnostics& diag) const {
-    co_return co_await state_->pool->async_acquire(ec, diag);
+    co_return co_await state_->checkout(true, state_->default_rp, ec, diag);
 }
 
+net::pool_stats client::pool_stats() const {
+    net::pool_stats sum;
+    for (auto& [address, sd] : state_->topo->description().servers) {
+        auto p = state_->topo->pool_for(address);
+        if (!p) continue;
+        auto s = p->stats();
+        sum.open += s.open;
+        sum.idle += s.idle;
+        sum.in_use += s.in_use;
+        sum.waiting += s.waiting;
+        sum.created += s.created;
+        sum.discarded += s.discarded;
+    }
+    return sum;
+}
+
+namespace {
+
+/// endSessions for the pooled server sessions, on a connection of its own (the client's pools
+/// are closed at once): best effort, as the spec allows; the server reaps them anyway.
+asio::awaitable<void> end_sessions(std::shared_ptr<const net::connection_params> params, net::endpoint ep,
+                                   std::vector<bson::document> ids) {
+    net::connection c(co_await asio::this_coro::executor);
+    error_code ec;
+    diagnostics diag;
+    co_await c.async_connect(ep, *params, ec, diag);
+    for (std::size_t i = 0; !ec && i < ids.size(); i += wire::commands::end_sessions::max_per_command) {
+        const auto last = std::min(ids.size(), i + wire::commands::end_sessions::max_per_command);
+        const std::vector<bson::document> chunk(ids.begin() + static_cast<std::ptrdiff_t>(i),
+                                                ids.begin() + static_cast<std::ptrdiff_t>(last));
+        const wire::commands::end_sessions cmd{chunk};
+        bson::document body;
+        if ((ec = cmd.serialize(body.get(), diag))) break;
+        co_await c.async_command(
+            "admin", [&](bson_t* b) { (void)bson_concat(b, body.get()); }, [](const bson_t*) {},
+            params->connect_timeout, ec, diag);
+    }
+    c.close();
+}
+
+}  // namespace
+
 void client::close() {
-    if (state_ && state_->pool) state_->pool->close();
+    if (!state_ || !state_->topo) return;
+    auto ids = state_->sessions->drain();
+    std::optional<net::endpoint> target;
+    for (auto& [address, sd] : state_->topo->description().servers)
+        if (sd.is_data_bearing() && (!target || sd.type == topology::server_type::rs_primary))
+            target = net::endpoint_of(address);
+    state_->topo->close();
+    if (ids.empty() || !target) return;
+    std::vector<bson::document> lsids;
+    for (auto& id : ids) {
+        bson::document d;
+        bson_append_binary(d.get(), "id", 2, BSON_SUBTYPE_UUID, id.data(), 16);
+        lsids.push_back(std::move(d));
+    }
+    asio::co_spawn(state_->ex, end_sessions(state_->conn_params, *target, std::move(lsids)), asio::detached);
 }
 
 }  // namespace morm

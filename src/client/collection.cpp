@@ -312,7 +312,7 @@ namespace {
 /// sent: a refused option or a name with a NUL never reaches the server.
 template <class Command, class Parse>
 asio::awaitable<void> run(detail::client_state& st, std::string_view db, const Command& c, Parse parse,
-                          error_code& ec, diagnostics& diag) {
+                          const detail::command_route& route, error_code& ec, diagnostics& diag) {
     bson::document body;
     if ((ec = c.serialize(body.get(), diag))) co_return;
     error_code pec;
@@ -321,25 +321,63 @@ asio::awaitable<void> run(detail::client_state& st, std::string_view db, const C
         db,
         // Cannot fail: the body already fits in a document of its own.
         [&](bson_t* b) { (void)bson_concat(b, body.get()); },
-        [&](const bson_t* r) { pec = parse(bson::document_view(r), pdiag); }, ec, diag);
+        [&](const bson_t* r) { pec = parse(bson::document_view(r), pdiag); }, route, ec, diag);
     if (!ec && pec) {
         ec = pec;
         diag = std::move(pdiag);
     }
 }
 
+template <class Command, class Parse>
+asio::awaitable<void> run(detail::client_state& st, std::string_view db, const Command& c, Parse parse,
+                          error_code& ec, diagnostics& diag) {
+    const detail::command_route to_primary;
+    co_await run(st, db, c, std::move(parse), to_primary, ec, diag);
+}
+
 /// Runs a command that answers with a cursor and wraps its first batch; `cursor_coll` is
-/// the collection getMore and killCursors name.
+/// the collection getMore and killCursors name. A read (`rp`, may be null for the client's
+/// default) goes to a server chosen by read preference and is retried once; a write
+/// (aggregate with $out/$merge) goes to the primary. The cursor keeps the server and the
+/// session: its getMore and killCursors go there.
 template <class Command>
 asio::awaitable<cursor> open_cursor(const std::shared_ptr<detail::client_state>& st, const std::string& db,
                                     const std::string& cursor_coll, const Command& c, std::int32_t batch_size,
-                                    std::int64_t limit, error_code& ec, diagnostics& diag) {
+                                    std::int64_t limit, const read_preference* rp, bool is_read, error_code& ec,
+                                    diagnostics& diag) {
     cmds::cursor_batch cb;
+    std::shared_ptr<net::pool> server;
+    std::shared_ptr<detail::server_session> session;
+    detail::command_route route;
+    route.write = !is_read;
+    route.rp = rp;
+    route.retryable_read = is_read;
+    route.used_pool = &server;
+    route.used_session = &session;
     co_await run(
-        *st, db, c, [&](bson::document_view r, diagnostics& d) { return Command::parse(r, cb, d); }, ec, diag);
+        *st, db, c, [&](bson::document_view r, diagnostics& d) { return Command::parse(r, cb, d); }, route, ec, diag);
     if (ec) co_return cursor{};
     auto ex = co_await asio::this_coro::executor;
-    co_return cursor(ex, st, db, cursor_coll, cb.id, std::move(cb.batch), batch_size, limit);
+    cursor out(ex, st, db, cursor_coll, cb.id, std::move(cb.batch), batch_size, limit);
+    out.pin(std::move(server), std::move(session));
+    co_return out;
+}
+
+/// A retryable read with the client's default read preference.
+detail::command_route read_route() {
+    detail::command_route r;
+    r.write = false;
+    r.retryable_read = true;
+    return r;
+}
+
+/// True when the pipeline writes ($out / $merge as its last stage): it must go to a primary.
+bool pipeline_writes(const std::vector<bson::document>& pipeline) {
+    if (pipeline.empty()) return false;
+    bson_iter_t it;
+    if (!bson_iter_init(&it, pipeline.back().get()) || !bson_iter_next(&it)) return false;
+    std::string_view k = bson_iter_key(&it);
+    return k == "$out" || k == "$merge";
 }
 
 /// Appends every document of a cursor's first batch to `out`.
@@ -460,8 +498,7 @@ asio::awaitable<bulk_write_result> collection::insert_many_impl(const std::vecto
     };
     error_code run_ec;
     diagnostics run_diag;
-    if (auto conn = co_await st_->pool->async_acquire(run_ec, run_diag); !run_ec)
-        co_await run_write_pipeline(*conn, groups, st_->op_timeout, run_ec, run_diag);
+    co_await run_retryable_writes(*st_, groups, run_ec, run_diag);
     const std::vector<std::vector<std::size_t>> identity(1);
     auto r = summarize(groups, identity);
     for (std::size_t i = 0; i < g.count; ++i)
@@ -522,8 +559,7 @@ asio::awaitable<bulk_write_result> collection::bulk_write_impl(const std::vector
     }
     error_code run_ec;
     diagnostics run_diag;
-    if (auto conn = co_await st_->pool->async_acquire(run_ec, run_diag); !run_ec)
-        co_await run_write_pipeline(*conn, groups, st_->op_timeout, run_ec, run_diag);
+    co_await run_retryable_writes(*st_, groups, run_ec, run_diag);
     auto r = summarize(groups, index_of);
     for (std::size_t gi = 0; gi < groups.size(); ++gi) {
         if (groups[gi].kind != write_kind::insert) continue;
@@ -680,7 +716,8 @@ asio::awaitable<delete_result> collection::delete_many(const bson::document& fil
 asio::awaitable<cursor> collection::find_impl(const bson::document& filter, const find_options& opts, error_code& ec,
                                               diagnostics& diag) const {
     const cmds::find c{db_, name_, filter, opts, &st_->default_rp};
-    co_return co_await open_cursor(st_, db_, name_, c, opts.batch_size, opts.limit, ec, diag);
+    const read_preference* rp = opts.read_pref ? &*opts.read_pref : nullptr;
+    co_return co_await open_cursor(st_, db_, name_, c, opts.batch_size, opts.limit, rp, true, ec, diag);
 }
 
 asio::awaitable<std::optional<bson::document>> collection::find_one_impl(const bson::document& filter,
@@ -703,33 +740,38 @@ asio::awaitable<cursor> collection::aggregate_impl(const std::vector<bson::docum
                                                    const aggregate_options& opts, error_code& ec,
                                                    diagnostics& diag) const {
     const cmds::aggregate c{db_, name_, pipeline, opts};
-    co_return co_await open_cursor(st_, db_, name_, c, opts.batch_size, 0, ec, diag);
+    const bool read = !pipeline_writes(pipeline);
+    co_return co_await open_cursor(st_, db_, name_, c, opts.batch_size, 0, nullptr, read, ec, diag);
 }
 
 asio::awaitable<std::int64_t> collection::count_documents_impl(const bson::document& filter,
                                                                const count_options& opts, error_code& ec,
                                                                diagnostics& diag) const {
     std::int64_t n = 0;
+    auto read = read_route();
+    read.rp = opts.read_pref ? &*opts.read_pref : nullptr;
     co_await run(
         *st_, db_, cmds::count_documents{db_, name_, filter, opts},
-        [&](bson::document_view r, diagnostics& d) { return cmds::count_documents::parse(r, n, d); }, ec, diag);
+        [&](bson::document_view r, diagnostics& d) { return cmds::count_documents::parse(r, n, d); }, read, ec, diag);
     co_return ec ? 0 : n;
 }
 
 asio::awaitable<std::int64_t> collection::estimated_document_count_impl(error_code& ec, diagnostics& diag) const {
     std::int64_t n = 0;
+    const auto read = read_route();
     co_await run(
         *st_, db_, cmds::count{db_, name_},
-        [&](bson::document_view r, diagnostics& d) { return cmds::count::parse(r, n, d); }, ec, diag);
+        [&](bson::document_view r, diagnostics& d) { return cmds::count::parse(r, n, d); }, read, ec, diag);
     co_return ec ? 0 : n;
 }
 
 asio::awaitable<std::vector<bson::value>> collection::distinct_impl(std::string_view key, const bson::document& filter,
                                                                     error_code& ec, diagnostics& diag) const {
     std::vector<bson::value> out;
+    const auto read = read_route();
     co_await run(
         *st_, db_, cmds::distinct{db_, name_, key, filter},
-        [&](bson::document_view r, diagnostics& d) { return cmds::distinct::parse(r, out, d); }, ec, diag);
+        [&](bson::document_view r, diagnostics& d) { return cmds::distinct::parse(r, out, d); }, read, ec, diag);
     if (ec) out.clear();
     co_return out;
 }

@@ -10,13 +10,15 @@ namespace morm {
 
 namespace {
 /// killCursors on a pooled connection. Best effort: the server also reaps idle cursors.
-asio::awaitable<void> kill_cursor(detail::client_state& st, std::string_view db, std::string_view coll,
-                                  std::int64_t id) {
+asio::awaitable<void> kill_cursor(detail::client_state& st, std::shared_ptr<net::pool> server,
+                                  std::shared_ptr<detail::server_session> session, std::string_view db,
+                                  std::string_view coll, std::int64_t id) {
     error_code ec;
     diagnostics diag;
-    auto conn = co_await st.pool->async_acquire(ec, diag);
+    auto conn = server ? co_await st.checkout(server, ec, diag) : co_await st.checkout(true, st.default_rp, ec, diag);
     if (ec) co_return;
-    wire::algo::kill_cursors_algo algo(conn->out_buffer(), conn->request_id_counter(), db, coll, id);
+    wire::algo::kill_cursors_algo algo(conn->out_buffer(), conn->request_id_counter(), db, coll, id,
+                                       session ? &session->id : nullptr);
     co_await net::async_run(*conn, algo, st.op_timeout, ec, diag);
 }
 }  // namespace
@@ -30,7 +32,8 @@ cursor::cursor(asio::any_io_executor ex, std::shared_ptr<detail::client_state> s
 }
 
 cursor::cursor(cursor&& o) noexcept
-    : ex_(std::move(o.ex_)), st_(std::move(o.st_)), db_(std::move(o.db_)), coll_(std::move(o.coll_)),
+    : ex_(std::move(o.ex_)), st_(std::move(o.st_)), server_(std::move(o.server_)), session_(std::move(o.session_)),
+      db_(std::move(o.db_)), coll_(std::move(o.coll_)),
       id_(std::exchange(o.id_, 0)), batch_(std::move(o.batch_)), first_(o.first_), batch_size_(o.batch_size_),
       limit_(o.limit_), returned_(o.returned_) {
     // The iterator points into the batch buffer, which moved (inline storage changes
@@ -65,8 +68,10 @@ void cursor::reset_iter() {
 }
 
 void cursor::kill_in_background() noexcept {
-    if (id_ == 0 || !st_ || !st_->pool) return;
+    if (id_ == 0 || !st_ || !st_->topo) return;
     auto st = st_;
+    auto server = server_;
+    auto session = session_;
     auto db = db_;
     auto coll = coll_;
     std::int64_t id = std::exchange(id_, 0);
@@ -75,7 +80,9 @@ void cursor::kill_in_background() noexcept {
         if (!ex_) return;
         asio::co_spawn(
             ex_,
-            [st, db, coll, id]() -> asio::awaitable<void> { co_await kill_cursor(*st, db, coll, id); },
+            [st, server, session, db, coll, id]() -> asio::awaitable<void> {
+                co_await kill_cursor(*st, server, session, db, coll, id);
+            },
             asio::detached);
     } catch (...) {
     }
@@ -102,9 +109,11 @@ asio::awaitable<bool> cursor::next_batch(error_code& ec, diagnostics& diag) {
         if (n == 0 || left < n) n = static_cast<std::int32_t>(left);
     }
     {
-        auto conn = co_await st_->pool->async_acquire(ec, diag);
+        auto conn = server_ ? co_await st_->checkout(server_, ec, diag)
+                            : co_await st_->checkout(true, st_->default_rp, ec, diag);
         if (!ec) {
-            wire::algo::get_more_algo algo(conn->out_buffer(), conn->request_id_counter(), db_, coll_, id_, n);
+            wire::algo::get_more_algo algo(conn->out_buffer(), conn->request_id_counter(), db_, coll_, id_, n,
+                                           session_ ? &session_->id : nullptr);
             co_await net::async_run(*conn, algo, st_->op_timeout, ec, diag);
             if (!ec || ec == errc::server_error) id_ = algo.cursor_id();  // CursorNotFound: the cursor is gone
             // The batch lives in the connection's receive buffer: copy it before returning it.
@@ -167,7 +176,7 @@ asio::awaitable<std::vector<bson::document>> cursor::to_vector(error_code& ec, d
 asio::awaitable<void> cursor::close() {
     if (id_ == 0 || !st_) co_return;
     std::int64_t id = std::exchange(id_, 0);
-    co_await kill_cursor(*st_, db_, coll_, id);
+    co_await kill_cursor(*st_, server_, session_, db_, coll_, id);
 }
 
 }  // namespace morm

@@ -219,6 +219,7 @@ asio::awaitable<void> connection::async_connect(const endpoint& ep, const connec
     co_await async_run(*this, hs, params.connect_timeout, ec, diag);
     out_.clear();
     if (ec) close();
+    established_ = !ec;
     last_used_ = std::chrono::steady_clock::now();
 }
 

@@ -304,6 +304,7 @@ asio::awaitable<void> async_run(connection& conn, wire::algo::algorithm_ref algo
                                 error_code& ec, diagnostics& diag) {
     runner r(conn, algo, deadline);
     co_await r.run(ec, diag);
+    if (ec && conn.params() && conn.params()->error_observer) conn.params()->error_observer(conn, ec, diag);
 }
 
 }  // namespace morm::net

@@ -30,6 +30,8 @@
 #include <morm/error.hpp>
 #include <morm/net/connection.hpp>
 #include <morm/net/pool.hpp>
+#include <morm/net/topology.hpp>
+#include <morm/client/server_session.hpp>
 #include <morm/uri.hpp>
 
 #include <boost/asio/any_io_executor.hpp>
@@ -59,9 +61,23 @@ struct client_options {
     /// DNS server ("ip:port") for the SRV/TXT lookups of mongodb+srv:// and for resolving the
     /// host names of the servers. Empty: $MORM_DNS_SERVER, else the system's resolver.
     std::string dns_server;
+    /// SDAM monitoring: topology and server opening/changes/closing, heartbeats.
+    topology::sdam_listener sdam_listener;
 };
 
 namespace detail {
+
+/// Where a command goes and how it may be retried.
+struct command_route {
+    bool write = true;                          ///< to the primary (or a mongos / standalone)
+    const read_preference* rp = nullptr;        ///< reads: nullptr = the client's default
+    bool retryable_read = false;                ///< one retry on another server (retryable-reads.md)
+    std::shared_ptr<net::pool> pinned;          ///< getMore / killCursors: the cursor's server
+    std::shared_ptr<server_session> session;    ///< the cursor's session; else an implicit one
+    /// Out: the server the command ran on and the session it used (cursors keep both).
+    std::shared_ptr<net::pool>* used_pool = nullptr;
+    std::shared_ptr<server_session>* used_session = nullptr;
+};
 
 /// State shared by all handles of one client.
 struct client_state {
@@ -70,19 +86,43 @@ struct client_state {
     asio::any_io_executor ex;
     connection_string uri;
     std::shared_ptr<net::connection_params> conn_params;
-    std::shared_ptr<net::pool> pool;
-    wire::server_description server;
+    std::shared_ptr<net::topology> topo;
+    std::shared_ptr<session_pool> sessions = std::make_shared<session_pool>();
+    cluster_clock clock;
+    wire::server_description server;  ///< the first server's hello (limits, versions)
     write_concern default_wc;
     read_preference default_rp;
     std::chrono::milliseconds op_timeout{0};
 
-    /// Runs one command on a pooled connection; the reply body goes to `on_reply`.
+    ~client_state();
+
+    /// Runs one command (on the primary, or as `route` says) on a pooled connection, with
+    /// the session fields; the reply body goes to `on_reply`.
     asio::awaitable<void> command(std::string_view db, const std::function<void(struct _bson_t*)>& build,
                                   const std::function<void(const struct _bson_t*)>& on_reply, error_code& ec,
                                   diagnostics& diag);
+    asio::awaitable<void> command(std::string_view db, const std::function<void(struct _bson_t*)>& build,
+                                  const std::function<void(const struct _bson_t*)>& on_reply,
+                                  const command_route& route, error_code& ec, diagnostics& diag);
     /// Throwing form.
     asio::awaitable<void> command(std::string_view db, const std::function<void(struct _bson_t*)>& build,
                                   const std::function<void(const struct _bson_t*)>& on_reply = {});
+
+    /// Selects a server (a writable one, or per `rp`) and checks a connection out of its pool.
+    /// A failure to connect is reported to the topology (SDAM application errors).
+    asio::awaitable<net::pooled_connection> checkout(bool for_write, const read_preference& rp, error_code& ec,
+                                                     diagnostics& diag,
+                                                     std::span<const std::string> deprioritized = {});
+    /// A connection from `p` (a pinned cursor's server).
+    asio::awaitable<net::pooled_connection> checkout(const std::shared_ptr<net::pool>& p, error_code& ec,
+                                                     diagnostics& diag);
+    /// An implicit session when the deployment supports sessions, else null.
+    std::shared_ptr<server_session> implicit_session() const;
+    /// True when writes to the server behind `conn` may carry a txnNumber (retryWrites, not
+    /// a standalone, sessions supported).
+    bool retryable_writes_on(const net::connection& conn) const;
+    /// Gossips the cluster time from a reply.
+    void observe_reply(const struct _bson_t* reply) { clock.observe(reply); }
 };
 }  // namespace detail
 
@@ -228,7 +268,10 @@ public:
     const connection_string& uri() const { return state_->uri; }
     /// The hello reply of the selected server (limits, wire version, replica set name).
     const wire::server_description& server() const { return state_->server; }
-    net::pool_stats pool_stats() const { return state_->pool->stats(); }
+    /// Pool statistics summed over every server's pool.
+    net::pool_stats pool_stats() const;
+    /// The current topology description (servers, types, RTTs, errors).
+    topology::topology_description topology_description() const { return state_->topo->description(); }
     /// Closes idle connections and fails waiters; in-use connections close when returned.
     void close();
 

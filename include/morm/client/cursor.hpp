@@ -37,6 +37,12 @@ public:
     cursor(asio::any_io_executor ex, std::shared_ptr<detail::client_state> st, std::string db,
            std::string collection, std::int64_t id, bson::document first_batch, std::int32_t batch_size,
            std::int64_t limit = 0);
+    /// Binds the cursor to the server that opened it and to its session: getMore and
+    /// killCursors must go there, with the same lsid.
+    void pin(std::shared_ptr<net::pool> server, std::shared_ptr<detail::server_session> session) {
+        server_ = std::move(server);
+        session_ = std::move(session);
+    }
     cursor(cursor&&) noexcept;
     cursor& operator=(cursor&&) noexcept;
     cursor(const cursor&) = delete;
@@ -101,6 +107,8 @@ private:
 
     asio::any_io_executor ex_;
     std::shared_ptr<detail::client_state> st_;
+    std::shared_ptr<net::pool> server_;
+    std::shared_ptr<detail::server_session> session_;
     std::string db_, coll_;
     std::int64_t id_ = 0;
     bson::document batch_;

@@ -123,6 +123,7 @@ struct count_options {
     std::int64_t limit = 0;  ///< 0 = no limit; negative: refused
     bson::document hint;
     bson::document collation;
+    std::optional<read_preference> read_pref;  ///< which server counts (default: the client's)
 };
 
 enum class return_document { before, after };

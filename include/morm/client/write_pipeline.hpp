@@ -26,6 +26,16 @@ namespace morm {
 namespace net {
 class connection;
 }
+namespace detail {
+struct client_state;
+}
+
+/// What the retry of a write run did (tests and the failover figures).
+struct retry_stats {
+    std::size_t retries = 0;  ///< 0 or 1
+    std::size_t frames = 0;   ///< commands sent again
+    std::size_t items = 0;    ///< statements in them
+};
 
 /// Encodes every group into frames on `conn` and runs them. Unordered groups are sent
 /// back-to-back in one write before the first reply is read; ordered groups go batch by
@@ -35,5 +45,16 @@ class connection;
 boost::asio::awaitable<void> run_write_pipeline(net::connection& conn, std::span<write_group> groups,
                                                 std::chrono::milliseconds deadline, error_code& ec,
                                                 diagnostics& diag, pipeline_stats* stats = nullptr);
+
+/// The client's write path: selects a writable server, checks out a connection, runs the
+/// groups with the session's lsid and, when retryable writes apply (retryWrites, a replica
+/// set or mongos, an acknowledged write concern), a txnNumber per command. After a network
+/// error or a retryable error reply the commands whose outcome is unknown are sent once
+/// more, with the same txnNumbers, to a newly selected server (the new primary), and the run
+/// goes on there; the server's transaction table makes the repeat of an applied command a
+/// no-op. `stats` may be null.
+boost::asio::awaitable<void> run_retryable_writes(detail::client_state& st, std::span<write_group> groups,
+                                                  error_code& ec, diagnostics& diag, pipeline_stats* stats = nullptr,
+                                                  retry_stats* retries = nullptr);
 
 }  // namespace morm

@@ -92,6 +92,9 @@ struct connection_params {
     /// "ip:port" of a DNS server: host names are resolved through it (c-ares, net/dns.hpp)
     /// instead of the system resolver. Empty: the system resolver.
     std::string dns_server;
+    /// Called by the driver when a run on a connection ends in an error (network, timeout,
+    /// protocol, or a server error): how the topology learns of application errors.
+    std::function<void(const class connection&, const error_code&, const diagnostics&)> error_observer;
 };
 
 /// Builds an SSL context from tls_params (CA file, client certificate, verification mode).
@@ -151,6 +154,12 @@ public:
     const wire::server_description& server() const noexcept { return server_; }
     const endpoint& remote() const noexcept { return remote_; }
     std::uint64_t id() const noexcept { return id_; }
+    /// The generation of the pool that made this connection (CMAP): errors on connections of
+    /// an older generation are stale.
+    std::uint64_t generation() const noexcept { return generation_; }
+    void set_generation(std::uint64_t g) noexcept { generation_ = g; }
+    /// The handshake (and authentication) completed: later errors are "after handshake".
+    bool established() const noexcept { return established_; }
     bool is_open() const noexcept;
     /// Closes the socket; in-flight operations complete with an error.
     void close() noexcept;
@@ -182,6 +191,8 @@ private:
     std::int32_t request_id_ = 0;
     std::uint64_t id_;
     std::uint64_t writes_ = 0;
+    std::uint64_t generation_ = 0;
+    bool established_ = false;
     std::chrono::steady_clock::time_point last_used_{};
     bool socketless_open_ = false;  // the unconnected_t constructor's open state
 };

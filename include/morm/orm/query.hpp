@@ -245,6 +245,17 @@ public:
         opts_.batch_size = n;
         return *this;
     }
+    /// Which server answers (server-selection.md): e.g. `read_pref(read_mode::secondary_preferred)`
+    /// reads from a secondary when one is up. Default: the connection string's readPreference.
+    query& read_pref(read_preference rp) {
+        opts_.read_pref = std::move(rp);
+        return *this;
+    }
+    query& read_pref(read_mode mode) {
+        read_preference rp;
+        rp.mode = mode;
+        return read_pref(std::move(rp));
+    }
     /// Loads only these fields (plus _id). Objects loaded this way are NOT tracked
     /// (a partial snapshot would turn every unloaded field into an $unset): use
     /// `partial()` to get them.
@@ -468,6 +479,7 @@ private:
         count_options co;
         co.skip = opts_.skip;
         co.limit = opts_.limit;
+        co.read_pref = opts_.read_pref;
         co_return co_await coll().count_documents(filter_.document(), co, ec, diag);
     }
     asio::awaitable<bool> exists_body(error_code& ec, diagnostics& diag) {

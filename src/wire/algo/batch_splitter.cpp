@@ -54,6 +54,27 @@ struct splitter {
         return next;
     }
 
+    /// Encodes exactly `items` (a retry): false if one of them no longer encodes.
+    bool fill_exact(op_msg_writer& w, const std::vector<std::uint32_t>& items) {
+        for (auto i : items) {
+            diagnostics d;
+            error_code e;
+            if (g.encode_raw) {
+                e = g.encode_raw(i, buf, d);
+            } else {
+                bson_t* doc = w.begin_document();
+                e = g.encode(i, doc, d);
+                if (e) w.rollback_document();
+                else w.end_document();
+            }
+            if (e) {
+                reject(i, e, d, 0);
+                return false;
+            }
+        }
+        return true;
+    }
+
     std::size_t fill_bson(op_msg_writer& w, write_frame& f, std::size_t next) {
         while (next < g.count && f.items.size() < max_batch) {
             bson_t* doc = w.begin_document();
@@ -80,7 +101,7 @@ struct splitter {
 
 std::size_t split_write_group(frame_buffer& out, std::int32_t& request_id, const write_limits& limits,
                               write_group& g, std::size_t gi, std::size_t next, std::size_t max_frames,
-                              std::vector<write_frame>& frames) {
+                              std::vector<write_frame>& frames, const write_session* session) {
     if (!morm::detail::valid_text(g.collection) || !morm::detail::valid_text(g.db)) {
         // A name cut short at a NUL by the server would write to another namespace.
         splitter s{out, limits, g, 0, 0};
@@ -96,10 +117,14 @@ std::size_t split_write_group(frame_buffer& out, std::int32_t& request_id, const
     const std::size_t max_batch = g.max_batch > 0 ? std::min(g.max_batch, limits.max_write_batch_size)
                                                   : limits.max_write_batch_size;
     splitter s{out, limits, g, max_doc, max_batch};
-    const commands::write_command cmd{g.kind, g.collection, g.db, g.ordered, g.bypass_document_validation, g.wc};
+    commands::write_command cmd{g.kind, g.collection, g.db, g.ordered, g.bypass_document_validation, g.wc};
+    if (session) cmd.session_fields = &session->fields;
     std::size_t made = 0;
     while (next < g.count && (max_frames == 0 || made < max_frames)) {
         write_frame f{gi, ++request_id, {}};
+        if (session && session->txn_counter)
+            f.txn_number = session->one_txn_number ? *session->txn_counter : ++*session->txn_counter;
+        cmd.txn_number = f.txn_number;
         op_msg_writer w(out, f.request_id);
         cmd.serialize(w.begin_body());
         w.end_body();
@@ -115,6 +140,27 @@ std::size_t split_write_group(frame_buffer& out, std::int32_t& request_id, const
         ++made;
     }
     return next;
+}
+
+bool reencode_write_frame(frame_buffer& out, std::int32_t& request_id, const write_limits& limits, write_group& g,
+                          write_frame& f, const write_session* session) {
+    splitter s{out, limits, g, 0, 0};
+    commands::write_command cmd{g.kind, g.collection, g.db, g.ordered, g.bypass_document_validation, g.wc};
+    if (session) cmd.session_fields = &session->fields;
+    cmd.txn_number = f.txn_number;
+    f.request_id = ++request_id;
+    op_msg_writer w(out, f.request_id);
+    cmd.serialize(w.begin_body());
+    w.end_body();
+    w.begin_sequence(commands::write_sequence_name(g.kind), static_cast<bool>(g.encode_raw));
+    const bool ok = s.fill_exact(w, f.items);
+    w.end_sequence();
+    if (!ok) {
+        w.abandon();
+        return false;
+    }
+    w.finish();
+    return true;
 }
 
 }  // namespace morm::wire::algo

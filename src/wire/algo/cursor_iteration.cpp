@@ -8,7 +8,7 @@ namespace morm::wire::algo {
 next_action get_more_algo::send() {
     out_.clear();
     sent_id_ = ++rid_;
-    encode_command(out_, sent_id_, commands::get_more{id_, coll_, db_, batch_size_});
+    encode_command(out_, sent_id_, commands::get_more{id_, coll_, db_, batch_size_, lsid_});
     awaiting_write_ = true;
     ++round_trips_;
     return next_action::write({out_.data(), out_.size()});
@@ -50,7 +50,7 @@ next_action kill_cursors_algo::resume(error_code ec, std::span<const std::uint8_
             out_.clear();
             sent_id_ = ++rid_;
             const std::int64_t ids[1] = {id_};
-            encode_command(out_, sent_id_, commands::kill_cursors{coll_, db_, ids});
+            encode_command(out_, sent_id_, commands::kill_cursors{coll_, db_, ids, lsid_});
             return next_action::write({out_.data(), out_.size()});
         }
         case 1: return next_action::read();

@@ -24,6 +24,9 @@ next_action write_run_algo::resume(error_code ec, std::span<const std::uint8_t> 
         case step::reading:
             if (ec) return fail(ec, replies_);
             return on_reply(frame);
+        case step::retrying:
+            step_ = step::writing;
+            return next_action::write({out_->data(), out_->size()});
         case step::planning:
         case step::finished: break;
     }
@@ -34,11 +37,11 @@ next_action write_run_algo::plan_next() {
     step_ = step::planning;
     while (gi_ < groups_.size()) {
         frames_.clear();
-        out_.clear();
+        out_->clear();
         replies_ = 0;
         auto& g = groups_[gi_];
         if (g.ordered) {
-            if (next_item_ < g.count) next_item_ = split_write_group(out_, rid_, limits_, g, gi_, next_item_, 1, frames_);
+            if (next_item_ < g.count) next_item_ = split_write_group(*out_, *rid_, limits_, g, gi_, next_item_, 1, frames_, session_);
             if (frames_.empty()) {  // the group is finished (or its rest could not be encoded)
                 ++gi_;
                 next_item_ = 0;
@@ -47,19 +50,19 @@ next_action write_run_algo::plan_next() {
         } else {
             // A run of unordered groups: every frame goes out before any reply is read.
             for (; gi_ < groups_.size() && !groups_[gi_].ordered; ++gi_)
-                split_write_group(out_, rid_, limits_, groups_[gi_], gi_, 0, 0, frames_);
+                split_write_group(*out_, *rid_, limits_, groups_[gi_], gi_, 0, 0, frames_, session_);
             if (frames_.empty()) continue;
         }
         if (stats_) {
             stats_->frames += frames_.size();
             stats_->writes += 1;
-            stats_->bytes += out_.size();
+            stats_->bytes += out_->size();
         }
         step_ = step::writing;
-        return next_action::write({out_.data(), out_.size()});
+        return next_action::write({out_->data(), out_->size()});
     }
     step_ = step::finished;
-    out_.clear();
+    out_->clear();
     return next_action::done();
 }
 
@@ -69,11 +72,18 @@ next_action write_run_algo::on_reply(std::span<const std::uint8_t> frame) {
     if (auto e = parse_reply_frame(frame, f.request_id, reply, diag_)) return fail(e, replies_);
     apply_reply(f, &reply.body);
     if (++replies_ < frames_.size()) return next_action::read();
+    if (!retry_.empty() && !retried_) {
+        // A command was refused with a retryable error (e.g. NotWritablePrimary): this server
+        // is the wrong one, so stop here and let the caller retry on a newly selected one.
+        step_ = step::finished;
+        out_->clear();
+        return next_action::done(make_error_code(errc::server_error));
+    }
     if (groups_[f.group].ordered) {
         if (ordered_failed(f.group)) {
             // Ordered: nothing after the first failure runs.
             step_ = step::finished;
-            out_.clear();
+            out_->clear();
             return next_action::done();
         }
     }
@@ -91,6 +101,7 @@ bool write_run_algo::ordered_failed(std::size_t gi) const {
 }
 
 next_action write_run_algo::fail(error_code ec, std::size_t first_unanswered) {
+    if (!retried_) keep_for_retry(first_unanswered, frames_.size());
     // Frames written but unanswered: the server may or may not have applied them.
     for (std::size_t i = first_unanswered; i < frames_.size(); ++i) {
         auto& g = groups_[frames_[i].group];
@@ -102,7 +113,7 @@ next_action write_run_algo::fail(error_code ec, std::size_t first_unanswered) {
         }
     }
     step_ = step::finished;
-    out_.clear();
+    out_->clear();
     return next_action::done(ec);
 }
 
@@ -110,7 +121,21 @@ void write_run_algo::apply_reply(const write_frame& f, const bson_t* body) {
     auto& g = groups_[f.group];
     write_reply r;
     diagnostics d;
-    if (auto e = commands::parse_write_command_reply(body, r, d)) {
+    if (auto e = commands::parse_write_command_reply(body, r, d); e && !retried_ && retryable_reply(d)) {
+        // Not applied, and safe to send again elsewhere with the same txnNumber.
+        for (auto idx : f.items) {
+            auto& o = g.outcomes[idx];
+            o.st = item_outcome::state::unacknowledged;
+            o.error = errc::outcome_unknown;
+            o.code = d.server_code;
+            o.code_name = d.code_name;
+            o.message = d.message;
+        }
+        retry_code_ = d.server_code;
+        diag_ = d;
+        retry_.push_back(f);
+        return;
+    } else if (e) {
         // The whole command failed: every item of the frame is rejected with that reason.
         for (auto idx : f.items) {
             auto& o = g.outcomes[idx];
@@ -155,3 +180,51 @@ void write_run_algo::apply_reply(const write_frame& f, const bson_t* body) {
 
 }  // namespace morm::wire::algo
 
+
+namespace morm::wire::algo {
+
+bool write_run_algo::retryable_reply(const diagnostics& d) const {
+    if (!session_ || !session_->txn_counter || session_->one_txn_number) return false;
+    if (d.has_label("RetryableWriteError")) return true;
+    // Servers before 4.4 send no label: the retryable-writes spec's list of codes.
+    switch (d.server_code) {
+        case 6: case 7: case 89: case 91: case 189: case 262: case 9001: case 10107: case 11600: case 11602:
+        case 13435: case 13436: case 63: case 150: case 134: return true;
+        default: return false;
+    }
+}
+
+void write_run_algo::keep_for_retry(std::size_t first, std::size_t last) {
+    if (!session_ || !session_->txn_counter || session_->one_txn_number) return;
+    for (std::size_t i = first; i < last && i < frames_.size(); ++i) retry_.push_back(frames_[i]);
+}
+
+void write_run_algo::retry_on(frame_buffer& out, std::int32_t& request_id, const write_limits& limits) {
+    out_ = &out;
+    rid_ = &request_id;
+    limits_ = limits;
+    retried_ = true;
+    out_->clear();
+    frames_.clear();
+    replies_ = 0;
+    for (auto& f : retry_) {
+        if (!reencode_write_frame(*out_, *rid_, limits_, groups_[f.group], f, session_)) continue;
+        retried_items_ += f.items.size();
+        ++retried_frames_;
+        frames_.push_back(f);
+    }
+    retry_.clear();
+    if (frames_.empty()) {
+        plan_next();
+        if (step_ == step::writing) step_ = step::retrying;
+        return;
+    }
+    if (stats_) {
+        stats_->frames += frames_.size();
+        stats_->writes += 1;
+        stats_->bytes += out_->size();
+    }
+    step_ = step::retrying;
+}
+
+}  // namespace morm::wire::algo

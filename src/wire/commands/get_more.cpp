@@ -6,6 +6,12 @@ void get_more::serialize(bson_t* b) const {
     bson_append_int64(b, "getMore", 7, cursor_id);
     bson_append_utf8(b, "collection", 10, collection.data(), static_cast<int>(collection.size()));
     if (batch_size > 0) bson_append_int32(b, "batchSize", 9, batch_size);
+    if (lsid) {
+        bson_t l;
+        bson_append_document_begin(b, "lsid", 4, &l);
+        bson_append_binary(&l, "id", 2, BSON_SUBTYPE_UUID, lsid->data(), 16);
+        bson_append_document_end(b, &l);
+    }
     bson_append_utf8(b, "$db", 3, db.data(), static_cast<int>(db.size()));
 }
 

@@ -15,6 +15,12 @@ void kill_cursors::serialize(bson_t* b) const {
         bson_append_int64(&arr, key, static_cast<int>(n), id);
     }
     bson_append_array_end(b, &arr);
+    if (lsid) {
+        bson_t l;
+        bson_append_document_begin(b, "lsid", 4, &l);
+        bson_append_binary(&l, "id", 2, BSON_SUBTYPE_UUID, lsid->data(), 16);
+        bson_append_document_end(b, &l);
+    }
     bson_append_utf8(b, "$db", 3, db.data(), static_cast<int>(db.size()));
 }
 

@@ -27,6 +27,8 @@ void write_command::serialize(bson_t* body) const {
     bson_append_bool(body, "ordered", 7, ordered);
     if (bypass_document_validation) bson_append_bool(body, "bypassDocumentValidation", -1, true);
     if (wc) wc->append_to(body);
+    if (txn_number > 0) bson_append_int64(body, "txnNumber", 9, txn_number);
+    if (session_fields && *session_fields) (*session_fields)(body);
     bson_append_utf8(body, "$db", 3, db.data(), static_cast<int>(db.size()));
 }
 

@@ -12,6 +12,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 namespace morm::wire::algo {
@@ -21,6 +22,16 @@ struct write_frame {
     std::size_t group = 0;
     std::int32_t request_id = 0;
     std::vector<std::uint32_t> items;  ///< item index of each statement in the frame, in order
+    std::int64_t txn_number = 0;        ///< its txnNumber (retryable writes), 0 = none
+};
+
+/// The session a write run belongs to: fields appended to every command (lsid,
+/// $clusterTime, transaction fields) and, for retryable writes, the counter each command
+/// draws its txnNumber from.
+struct write_session {
+    std::function<void(struct _bson_t*)> fields;
+    std::int64_t* txn_counter = nullptr;  ///< null: no txnNumber (not retryable)
+    bool one_txn_number = false;          ///< a transaction: every command shares one number
 };
 
 struct write_limits {
@@ -38,6 +49,12 @@ struct write_limits {
 /// from `request_id`. Returns the index of the first item not encoded.
 std::size_t split_write_group(frame_buffer& out, std::int32_t& request_id, const write_limits& limits,
                               write_group& g, std::size_t gi, std::size_t next, std::size_t max_frames,
-                              std::vector<write_frame>& frames);
+                              std::vector<write_frame>& frames, const write_session* session = nullptr);
+
+/// Encodes frame `f` again, exactly (the same items, the same txnNumber), with a fresh
+/// request id: the retry of a retryable write on another connection. Returns false if an
+/// item no longer encodes (it is then marked failed and the frame is not written).
+bool reencode_write_frame(frame_buffer& out, std::int32_t& request_id, const write_limits& limits, write_group& g,
+                          write_frame& f, const write_session* session);
 
 }  // namespace morm::wire::algo

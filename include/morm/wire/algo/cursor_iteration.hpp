@@ -3,6 +3,8 @@
 // aggregation), and killCursors.
 #pragma once
 
+#include <array>
+
 #include <morm/error.hpp>
 #include <morm/wire/algo/next_action.hpp>
 #include <morm/wire/frame_buffer.hpp>
@@ -21,8 +23,9 @@ class get_more_algo {
 public:
     /// `db`, `collection`, `out` and `request_id` must outlive the algorithm.
     get_more_algo(frame_buffer& out, std::int32_t& request_id, std::string_view db, std::string_view collection,
-                  std::int64_t cursor_id, std::int32_t batch_size) noexcept
-        : out_(out), rid_(request_id), db_(db), coll_(collection), id_(cursor_id), batch_size_(batch_size) {}
+                  std::int64_t cursor_id, std::int32_t batch_size,
+                  const std::array<std::uint8_t, 16>* lsid = nullptr) noexcept
+        : out_(out), rid_(request_id), db_(db), coll_(collection), id_(cursor_id), batch_size_(batch_size), lsid_(lsid) {}
 
     next_action resume(error_code ec, std::span<const std::uint8_t> frame);
     diagnostics& diag() noexcept { return diag_; }
@@ -40,6 +43,7 @@ private:
     std::string_view db_, coll_;
     std::int64_t id_;
     std::int32_t batch_size_;
+    const std::array<std::uint8_t, 16>* lsid_;
     diagnostics diag_;
     std::int32_t sent_id_ = 0;
     bool awaiting_write_ = false;
@@ -53,8 +57,8 @@ private:
 class kill_cursors_algo {
 public:
     kill_cursors_algo(frame_buffer& out, std::int32_t& request_id, std::string_view db, std::string_view collection,
-                      std::int64_t cursor_id) noexcept
-        : out_(out), rid_(request_id), db_(db), coll_(collection), id_(cursor_id) {}
+                      std::int64_t cursor_id, const std::array<std::uint8_t, 16>* lsid = nullptr) noexcept
+        : out_(out), rid_(request_id), db_(db), coll_(collection), id_(cursor_id), lsid_(lsid) {}
 
     next_action resume(error_code ec, std::span<const std::uint8_t> frame);
     diagnostics& diag() noexcept { return diag_; }
@@ -65,6 +69,7 @@ private:
     std::int32_t& rid_;
     std::string_view db_, coll_;
     std::int64_t id_;
+    const std::array<std::uint8_t, 16>* lsid_;
     diagnostics diag_;
     std::int32_t sent_id_ = 0;
     int step_ = 0;

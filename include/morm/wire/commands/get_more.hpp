@@ -1,6 +1,9 @@
 // getMore as a value, and its reply (the next batch of a cursor). Sans-io.
 #pragma once
 
+#include <array>
+#include <cstdint>
+
 #include <morm/error.hpp>
 #include <morm/wire/reply.hpp>
 
@@ -16,6 +19,7 @@ struct get_more {
     std::string_view collection;
     std::string_view db;
     std::int32_t batch_size = 0;  ///< 0: the server's default
+    const std::array<std::uint8_t, 16>* lsid = nullptr;  ///< the cursor's session, sent as lsid
     void serialize(bson_t* body) const;
 };
 

@@ -1,6 +1,9 @@
 // killCursors as a value, and its reply. Sans-io.
 #pragma once
 
+#include <array>
+#include <cstdint>
+
 #include <morm/error.hpp>
 
 #include <bson/bson.h>
@@ -15,6 +18,7 @@ struct kill_cursors {
     std::string_view collection;
     std::string_view db;
     std::span<const std::int64_t> cursor_ids;
+    const std::array<std::uint8_t, 16>* lsid = nullptr;  ///< the cursor's session, sent as lsid
     void serialize(bson_t* body) const;
 };
 

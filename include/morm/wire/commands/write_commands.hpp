@@ -13,6 +13,7 @@
 
 #include <bson/bson.h>
 
+#include <functional>
 #include <string_view>
 
 namespace morm::wire::commands {
@@ -31,6 +32,9 @@ struct write_command {
     bool ordered = true;
     bool bypass_document_validation = false;
     const write_concern* wc = nullptr;
+    std::int64_t txn_number = 0;  ///< retryable write / transaction: sent as txnNumber (0 = none)
+    /// Appends the session's fields (lsid, $clusterTime, transaction fields) to the body.
+    const std::function<void(struct _bson_t*)>* session_fields = nullptr;
     void serialize(bson_t* body) const;
 };
 
