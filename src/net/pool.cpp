@@ -404,6 +404,7 @@ asio::awaitable<pooled_connection> pool::open_new(std::uint64_t id, clock::time_
     ev.duration = since(created_at);
     emit(ev);
     in_use_[id] = {c.get(), generation};
+    c->set_generation(generation);  // errors seen later by the driver carry it to SDAM
     checked_out_locked(id, t0);
     dispatch_locked();
     co_return pooled_connection(shared_from_this(), std::move(c), id, generation);

@@ -63,6 +63,13 @@ void topology::add_server(const std::string& address, std::vector<std::function<
     pool_params pp = p_.pool;
     // A load balancer has no monitor: its pool is ready from the start (load-balancers.md).
     pp.start_paused = !p_.sdam.load_balanced;
+    // minPoolSize and idle pruning run in the background; a connection it fails to open is
+    // a pre-handshake application error like any other.
+    pp.background = ex_;
+    pp.on_background_error = [w = weak_from_this(), address](const error_code& ec, const diagnostics& diag,
+                                                             std::uint64_t generation) {
+        if (auto t = w.lock()) t->on_operation_error(address, generation, true, ec, diag);
+    };
     e.conns = std::make_shared<pool>(ep, p_.conn, pp);
     if (!p_.sdam.load_balanced) {
         auto mp = std::make_shared<connection_params>(*p_.conn);

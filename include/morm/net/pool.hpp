@@ -145,6 +145,8 @@ public:
     std::uint64_t id() const noexcept { return id_; }
     /// The pool generation this connection was created in (for SDAM's stale-error check).
     std::uint64_t generation() const noexcept { return generation_; }
+    /// The pool (server) this connection belongs to.
+    const std::shared_ptr<pool>& owner() const noexcept { return pool_; }
     void discard() noexcept {
         if (conn_) conn_->close();
     }
