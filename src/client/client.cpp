@@ -284,6 +284,11 @@ asio::awaitable<void> client::write_groups(std::span<write_group> groups, error_
     co_await run_retryable_writes(*state_, groups, ec, diag, stats);
 }
 
+asio::awaitable<void> client::write_groups_in_transaction(std::span<write_group> groups, error_code& ec,
+                                                          diagnostics& diag, pipeline_stats* stats) const {
+    co_await run_transaction(*state_, groups, ec, diag, stats);
+}
+
 asio::awaitable<net::pooled_connection> client::acquire() const {
     error_code ec;
     diagnostics diag;

@@ -82,8 +82,10 @@ asio::awaitable<void> client_state::command(std::string_view db, const std::func
     for (int attempt = 0; attempt < attempts; ++attempt) {
         ec.clear();
         diag.clear();
-        auto conn = route.pinned ? co_await checkout(route.pinned, ec, diag)
-                                 : co_await checkout(route.write, rp, ec, diag, tried);
+        // No co_await inside ?: (g++ 12 destroys such temporaries twice).
+        net::pooled_connection conn;
+        if (route.pinned) conn = co_await checkout(route.pinned, ec, diag);
+        else conn = co_await checkout(route.write, rp, ec, diag, tried);
         if (!ec) {
             auto session = route.session ? route.session : implicit_session();
             const auto type = route.write ? topology::topology_type::unknown : topo->type();

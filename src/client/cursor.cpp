@@ -15,7 +15,9 @@ asio::awaitable<void> kill_cursor(detail::client_state& st, std::shared_ptr<net:
                                   std::string_view coll, std::int64_t id) {
     error_code ec;
     diagnostics diag;
-    auto conn = server ? co_await st.checkout(server, ec, diag) : co_await st.checkout(true, st.default_rp, ec, diag);
+    net::pooled_connection conn;  // no co_await inside ?: (g++ 12 destroys such temporaries twice)
+    if (server) conn = co_await st.checkout(server, ec, diag);
+    else conn = co_await st.checkout(true, st.default_rp, ec, diag);
     if (ec) co_return;
     wire::algo::kill_cursors_algo algo(conn->out_buffer(), conn->request_id_counter(), db, coll, id,
                                        session ? &session->id : nullptr);
@@ -109,8 +111,9 @@ asio::awaitable<bool> cursor::next_batch(error_code& ec, diagnostics& diag) {
         if (n == 0 || left < n) n = static_cast<std::int32_t>(left);
     }
     {
-        auto conn = server_ ? co_await st_->checkout(server_, ec, diag)
-                            : co_await st_->checkout(true, st_->default_rp, ec, diag);
+        net::pooled_connection conn;  // no co_await inside ?: (g++ 12 destroys such temporaries twice)
+        if (server_) conn = co_await st_->checkout(server_, ec, diag);
+        else conn = co_await st_->checkout(true, st_->default_rp, ec, diag);
         if (!ec) {
             wire::algo::get_more_algo algo(conn->out_buffer(), conn->request_id_counter(), db_, coll_, id_, n,
                                            session_ ? &session_->id : nullptr);

@@ -96,12 +96,14 @@ std::vector<write_group> make_groups(const engine& eng, plan& p, bool keep,
 
 }  // namespace
 
-boost::asio::awaitable<void> execute(const engine& eng, plan& p, bool keep, std::vector<item_outcome>& outcomes,
-                                     pipeline_stats& stats, error_code& ec, diagnostics& diag) {
+boost::asio::awaitable<void> execute(const engine& eng, plan& p, bool keep, bool transactional,
+                                     std::vector<item_outcome>& outcomes, pipeline_stats& stats, error_code& ec,
+                                     diagnostics& diag) {
     outcomes.assign(p.work.size(), item_outcome{});
     std::vector<const std::vector<std::size_t>*> items;
     auto groups = make_groups(eng, p, keep, items);
-    co_await eng.client().write_groups(groups, ec, diag, &stats);
+    if (transactional) co_await eng.client().write_groups_in_transaction(groups, ec, diag, &stats);
+    else co_await eng.client().write_groups(groups, ec, diag, &stats);
     for (std::size_t gi = 0; gi < groups.size(); ++gi)
         // A group the writer never reached (no connection) has no outcomes: its items stay pending.
         if (groups[gi].outcomes.size() == groups[gi].count)

@@ -17,9 +17,11 @@ namespace morm::uow {
 /// (one per command, for a per-item `n`), deletes. `outcomes[i]` receives work item i's
 /// outcome. `keep`: record each insert's and upsert's bytes as its new snapshot.
 /// Sets `ec`/`diag` when no connection could be had (then nothing was sent, and every
-/// outcome stays pending) or the run was cut short.
-boost::asio::awaitable<void> execute(const engine& eng, plan& p, bool keep, std::vector<item_outcome>& outcomes,
-                                     pipeline_stats& stats, error_code& ec, diagnostics& diag);
+/// outcome stays pending) or the run was cut short. `transactional`: all of it in one
+/// multi-document transaction (client::write_groups_in_transaction).
+boost::asio::awaitable<void> execute(const engine& eng, plan& p, bool keep, bool transactional,
+                                     std::vector<item_outcome>& outcomes, pipeline_stats& stats, error_code& ec,
+                                     diagnostics& diag);
 
 /// For the work items `which` (inserts), whether a document with their _id exists: one
 /// find per collection. On failure sets `ec`/`diag` and reports the unchecked ones absent.

@@ -485,12 +485,14 @@ asio::awaitable<commit_result> session::commit(error_code& out_ec, diagnostics& 
     pipeline_stats stats;
     error_code ec;
     diagnostics diag;
-    co_await uow::execute(engine_, p, opts_.keep_committed, outcomes, stats, ec, diag);
+    co_await uow::execute(engine_, p, opts_.keep_committed, opts_.transactional, outcomes, stats, ec, diag);
     result.frames = stats.frames;
     result.round_trips = stats.writes;
     if (ec && stats.writes == 0) {
         // No connection: nothing was sent, everything stays pending.
-        const errc why = ec == errc::pool_closed || ec == errc::pool_timeout ? errc(ec.value()) : errc::network;
+        const errc why = ec == errc::pool_closed || ec == errc::pool_timeout || ec == errc::not_supported
+                             ? errc(ec.value())
+                             : errc::network;
         for (std::size_t i = 0; i < p.work.size(); ++i)
             result.failures.push_back(uow::failure_of(p.work[i], outcomes[i], why, "not sent: " + diag.message));
         out_ec = ec;

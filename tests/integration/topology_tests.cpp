@@ -9,6 +9,7 @@
 
 #include <morm/client/client.hpp>
 #include <morm/client/collection.hpp>
+#include <morm/morm.hpp>
 
 #include <catch2/catch.hpp>
 
@@ -160,4 +161,46 @@ TEST_CASE("the server killed and restarted mid-run: the monitor notices, the poo
     CHECK(log->saw(tp::sdam_event::kind::server_description_changed, "Unknown"));
     CHECK(log->saw(tp::sdam_event::kind::topology_description_changed, "ReplicaSetNoPrimary"));
     CHECK(log->count(tp::sdam_event::kind::heartbeat_failed) >= 1);
+}
+
+namespace topo_test {
+struct Row {
+    std::string id;
+    int n = 0;
+};
+MORM_MODEL(Row, "txn_rows", (id, "_id"), n);
+}  // namespace topo_test
+
+TEST_CASE("a transactional commit where the server has no transactions fails before writing anything",
+          "[topology][transactions][integration]") {
+    // The shared test server is a standalone; the second one claims a replica set but
+    // refuses startTransaction (FerretDB has no transactions).
+    ferretdb_instance rs({"--repl-set-name=rs0"});
+    const std::vector<std::string> uris{
+        morm_test::server_uri(),
+        fmt::format("mongodb://127.0.0.1:{}/txndb?replicaSet=rs0", rs.port()),
+    };
+    for (const auto& uri : uris) {
+        INFO(uri);
+        auto [ec, msg, left, stored] = morm_test::run(
+            [&]() -> asio::awaitable<std::tuple<error_code, std::string, std::size_t, std::int64_t>> {
+                engine_options eo;
+                eo.database = morm_test::unique_db("txn");
+                auto engine = co_await engine::create(uri, eo);
+                session_options so;
+                so.transactional = true;
+                session s{engine, so};
+                for (int i = 0; i < 5; ++i) s.add(topo_test::Row{fmt::format("r{}", i), i});
+                error_code e;
+                diagnostics d;
+                auto r = co_await s.commit(e, d);
+                auto n = co_await s.query<topo_test::Row>().count();
+                co_await engine.drop_all();
+                co_return std::tuple{e, d.message, r.failures.size(), n};
+            });
+        CHECK(ec == errc::not_supported);
+        CHECK(msg.find("nothing was written") != std::string::npos);
+        CHECK(left == 5);    // every object still pending in the session
+        CHECK(stored == 0);  // and nothing on the server
+    }
 }

@@ -245,6 +245,15 @@ public:
         return write_groups(groups, nullptr, std::forward<Token>(token));
     }
 
+    /// \brief Writes every group inside one multi-document transaction: all or nothing
+    /// (run_transaction in write_pipeline.hpp). On a failure every item is pending (rolled
+    /// back) except those that caused it (failed). A deployment without transactions (a
+    /// standalone, FerretDB) gives errc::not_supported before anything is written.
+    /// \par Forms, executor, lifetimes, cancellation
+    ///   As write_groups().
+    asio::awaitable<void> write_groups_in_transaction(std::span<write_group> groups, error_code& ec, diagnostics& diag,
+                                                      pipeline_stats* stats = nullptr) const;
+
     /// \brief Checks a connection out of the pool, e.g. to pipeline several commands on it.
     /// It goes back to the pool when the returned handle is destroyed (or release()d).
     /// \par Errors

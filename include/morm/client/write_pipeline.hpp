@@ -57,4 +57,15 @@ boost::asio::awaitable<void> run_retryable_writes(detail::client_state& st, std:
                                                   error_code& ec, diagnostics& diag, pipeline_stats* stats = nullptr,
                                                   retry_stats* retries = nullptr);
 
+/// The same groups inside one multi-document transaction (transactions.md): a probe read
+/// starts it (startTransaction), every write command carries the session's lsid, one
+/// txnNumber and autocommit:false, then commitTransaction. All or nothing: when a write
+/// fails the transaction is aborted and every item that the server had accepted goes back to
+/// `pending` (rolled back). A TransientTransactionError reruns the whole transaction (at most
+/// 3 times); an UnknownTransactionCommitResult or retryable error retries the commit once.
+/// A deployment without transactions (a standalone, a server that refuses startTransaction)
+/// fails with errc::not_supported before anything is written.
+boost::asio::awaitable<void> run_transaction(detail::client_state& st, std::span<write_group> groups,
+                                             error_code& ec, diagnostics& diag, pipeline_stats* stats = nullptr);
+
 }  // namespace morm

@@ -94,6 +94,10 @@ struct session_options {
     /// Keep committed objects in the identity map (and their snapshots) for change
     /// tracking. Turn off for write-only bulk loads: memory stays flat across commits.
     bool keep_committed = true;
+    /// Run each commit's whole write plan inside one multi-document transaction: all of it
+    /// is written or none of it. Needs a replica set or a sharded cluster; elsewhere (a
+    /// standalone, FerretDB) commit() fails with errc::not_supported and writes nothing.
+    bool transactional = false;
 };
 
 class session {
