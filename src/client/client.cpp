@@ -154,6 +154,20 @@ net::topology_params make_topology_params(const connection_string& cs, const cli
     return tp;
 }
 
+/// SRV polling: one rescan of the SRV name, the hosts it found (srvMaxHosts is applied by
+/// SDAM when it merges them).
+net::srv_rescanner srv_rescanner(connection_string srv_uri, net::dns_options dns) {
+    return [srv_uri = std::move(srv_uri), dns = std::move(dns)](
+               std::chrono::milliseconds& next) -> asio::awaitable<std::optional<std::vector<std::string>>> {
+        error_code ec;
+        diagnostics diag;
+        auto r = co_await net::async_rescan_srv(srv_uri, dns, ec, diag);
+        if (!r) co_return std::nullopt;  // a failed lookup keeps the hosts (and the interval)
+        next = r->next_interval();
+        co_return std::move(r->hosts);
+    };
+}
+
 /// Operations report their errors to the topology through the connection parameters. A
 /// weak reference: the topology owns the pools that own the parameters.
 void observe_errors(net::connection_params& params, const std::shared_ptr<net::topology>& topo) {
@@ -170,6 +184,7 @@ asio::awaitable<client> client::connect_body(connection_string cs, client_option
                                              diagnostics& diag) {
     // mongodb+srv://: the SRV and TXT lookups turn cs into the equivalent mongodb:// string.
     const auto dns = net::make_dns_options(opts.dns_server, cs.connect_timeout);
+    const auto srv_uri = cs;  // as given: SRV polling looks the name up again
     co_await net::resolve_srv(cs, dns, ec, diag);
     if (ec) co_return client{};
     auto st = std::make_shared<detail::client_state>();
@@ -186,7 +201,9 @@ asio::awaitable<client> client::connect_body(connection_string cs, client_option
     st->default_rp.tags = cs.read_preference_tags;
     st->default_rp.max_staleness_seconds = cs.max_staleness_seconds;
     st->op_timeout = opts.operation_timeout.count() > 0 ? opts.operation_timeout : cs.timeout.value_or(std::chrono::milliseconds(0));
-    st->topo = std::make_shared<net::topology>(st->ex, make_topology_params(cs, opts, params));
+    auto tparams = make_topology_params(cs, opts, params);
+    if (srv_uri.srv) tparams.srv_rescan = srv_rescanner(srv_uri, dns);
+    st->topo = std::make_shared<net::topology>(st->ex, std::move(tparams));
     observe_errors(*params, st->topo);
     st->conn_params = params;
     st->uri = std::move(cs);

@@ -32,17 +32,24 @@ struct txn_context {
     }
 };
 
-/// The transaction's first command: a read of at most one document of the first group's
-/// collection. A server that does not know transactions refuses it, before any write.
+/// The transaction's first command: a delete of a fresh ObjectId in the first group's
+/// collection, which matches nothing. A write, so that a server without transactions
+/// refuses it the way it would refuse the real writes, before any of them is sent.
 asio::awaitable<void> start(net::connection& c, const txn_context& t, const write_group& g, error_code& ec,
                             diagnostics& diag) {
     auto build = [&](bson_t* b) {
-        bson_append_utf8(b, "find", 4, g.collection.data(), static_cast<int>(g.collection.size()));
-        bson_t f;
-        bson_append_document_begin(b, "filter", 6, &f);
-        bson_append_document_end(b, &f);
-        bson_append_int64(b, "limit", 5, 1);
-        bson_append_bool(b, "singleBatch", 11, true);
+        bson_append_utf8(b, "delete", 6, g.collection.data(), static_cast<int>(g.collection.size()));
+        bson_t arr, stmt, q;
+        bson_append_array_begin(b, "deletes", 7, &arr);
+        bson_append_document_begin(&arr, "0", 1, &stmt);
+        bson_append_document_begin(&stmt, "q", 1, &q);
+        bson_oid_t none;
+        bson_oid_init(&none, nullptr);
+        bson_append_oid(&q, "_id", 3, &none);
+        bson_append_document_end(&stmt, &q);
+        bson_append_int32(&stmt, "limit", 5, 1);
+        bson_append_document_end(&arr, &stmt);
+        bson_append_array_end(b, &arr);
         bson_append_int64(b, "txnNumber", 9, t.txn);
         t.append(b, true);
     };

@@ -38,7 +38,26 @@ monitor::monitor(asio::any_io_executor ex, monitor_params p, std::weak_ptr<topol
     : ex_(ex), p_(std::move(p)), topo_(std::move(topo)), timer_(ex), rtt_timer_(ex) {}
 
 void monitor::start() {
-    asio::co_spawn(ex_, [self = shared_from_this()]() { return self->run(); }, asio::detached);
+    const auto gen = gen_.load();
+    asio::co_spawn(ex_, [self = shared_from_this(), gen]() { return self->run(gen); }, asio::detached);
+}
+
+void monitor::park() {
+    asio::post(ex_, [self = shared_from_this()] {
+        auto topo = self->topo_.lock();
+        if (!topo || !topo->idle() || self->parked_.exchange(true)) return;
+        ++self->gen_;
+        self->rtt_running_ = false;
+        self->timer_.cancel();
+        self->rtt_timer_.cancel();
+        if (self->conn_) self->conn_->close();
+        if (self->rtt_conn_) self->rtt_conn_->close();
+    });
+}
+
+void monitor::resume() {
+    if (stopped_ || !parked_.exchange(false)) return;
+    start();
 }
 
 void monitor::stop() {
@@ -127,11 +146,11 @@ asio::awaitable<void> monitor::check(morm::topology::server_description& sd, boo
     bson_destroy(&reply_copy);
 }
 
-asio::awaitable<void> monitor::wait_next(clock::time_point last_start) {
+asio::awaitable<void> monitor::wait_next(clock::time_point last_start, std::uint64_t gen) {
     // A requested check still waits out minHeartbeatFrequencyMS since the last one started.
     auto next = last_start + p_.heartbeat;
     for (;;) {
-        if (stopped_) co_return;
+        if (!current(gen)) co_return;
         if (check_requested_.exchange(false)) next = std::min(next, last_start + p_.min_heartbeat);
         if (clock::now() >= next) co_return;
         timer_.expires_at(next);
@@ -139,15 +158,21 @@ asio::awaitable<void> monitor::wait_next(clock::time_point last_start) {
     }
 }
 
-asio::awaitable<void> monitor::run() {
+asio::awaitable<void> monitor::run(std::uint64_t gen) {
     bool known = false;
-    while (!stopped_) {
+    if (const auto last = last_start_.load(); last != 0) {
+        // Resumed after a pause: the last check may still be fresh.
+        co_await wait_next(clock::time_point(clock::duration(last)), gen);
+        known = true;
+    }
+    while (current(gen)) {
         auto start = clock::now();
+        last_start_ = start.time_since_epoch().count();
         morm::topology::server_description sd;
         bool awaited = false;
         error_code ec;
         co_await check(sd, awaited, ec);
-        if (stopped_) break;
+        if (!current(gen)) break;  // parked or stopped meanwhile: the result says nothing
         auto topo = topo_.lock();
         if (!topo) break;
         const bool failed = !sd.is_known() && sd.error;
@@ -157,24 +182,25 @@ asio::awaitable<void> monitor::run() {
             // idle connection); only a second failure leaves it Unknown until the next beat.
             known = false;
             co_await check(sd, awaited, ec);
-            if (stopped_) break;
+            if (!current(gen)) break;
             topo->on_check(sd, ec);
         }
         known = sd.is_known();
+        if (topo->idle()) park();  // nothing waits for this server's state: pause
         if (sd.topology_version && !rtt_running_) {
             rtt_running_ = true;
-            asio::co_spawn(ex_, [self = shared_from_this()]() { return self->rtt_loop(); }, asio::detached);
+            asio::co_spawn(ex_, [self = shared_from_this(), gen]() { return self->rtt_loop(gen); }, asio::detached);
         }
         // The awaitable hello already waited for a change (or maxAwaitTimeMS): go again.
         if (awaited && known) continue;
-        co_await wait_next(start);
+        co_await wait_next(start, gen);
     }
 }
 
-asio::awaitable<void> monitor::rtt_loop() {
+asio::awaitable<void> monitor::rtt_loop(std::uint64_t gen) {
     // With the awaitable hello the main connection cannot time a round trip: a second
     // connection does, with a plain hello every heartbeat.
-    while (!stopped_) {
+    while (current(gen)) {
         error_code ec;
         diagnostics diag;
         auto t0 = clock::now();
@@ -188,9 +214,9 @@ asio::awaitable<void> monitor::rtt_loop() {
             auto on_reply = [](const bson_t*) {};
             co_await rtt_conn_->async_command("admin", build, on_reply, p_.conn->connect_timeout, ec, diag);
         }
+        if (!current(gen)) break;
         if (!ec) add_rtt(std::chrono::duration<double, std::milli>(clock::now() - t0).count());
         else if (rtt_conn_) rtt_conn_->close();
-        if (stopped_) break;
         rtt_timer_.expires_after(p_.heartbeat);
         co_await rtt_timer_.async_wait(asio::as_tuple(asio::use_awaitable));
     }

@@ -35,17 +35,23 @@ public:
     monitor(asio::any_io_executor ex, monitor_params p, std::weak_ptr<topology> topo);
     void start();
     void stop();
+    /// The client is idle: stop checking (close the connections, end the waits) so that the
+    /// executor runs out of work, as it would without a client. resume() starts again.
+    void park();
+    /// Work arrived: checks resume (after heartbeatFrequencyMS since the last one, or now).
+    void resume();
     /// Check now (or as soon as minHeartbeatFrequencyMS allows).
     void request_check();
     /// The averaged RTT so far.
     std::optional<double> rtt_ms() const;
 
 private:
-    asio::awaitable<void> run();
-    asio::awaitable<void> rtt_loop();
+    asio::awaitable<void> run(std::uint64_t gen);
+    asio::awaitable<void> rtt_loop(std::uint64_t gen);
+    bool current(std::uint64_t gen) const noexcept { return !stopped_ && gen == gen_.load(); }
     /// One check: hello (awaited when `tv` is set); fills `sd`.
     asio::awaitable<void> check(morm::topology::server_description& sd, bool& awaited, error_code& ec);
-    asio::awaitable<void> wait_next(std::chrono::steady_clock::time_point last_start);
+    asio::awaitable<void> wait_next(std::chrono::steady_clock::time_point last_start, std::uint64_t gen);
     void add_rtt(double ms);
 
     asio::any_io_executor ex_;
@@ -57,6 +63,9 @@ private:
     asio::steady_timer rtt_timer_;
     std::atomic<bool> stopped_{false};
     std::atomic<bool> check_requested_{false};
+    std::atomic<bool> parked_{false};
+    std::atomic<std::uint64_t> gen_{0};   ///< bumped by park(): loops of older generations end
+    std::atomic<std::int64_t> last_start_{0};  ///< steady ns of the last check's start
     bool rtt_running_ = false;
     mutable std::mutex mtx_;
     std::optional<double> rtt_;

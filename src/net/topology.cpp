@@ -3,6 +3,9 @@
 #include <morm/net/topology.hpp>
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/strand.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -16,9 +19,10 @@ namespace morm::net {
 namespace tp = morm::topology;
 
 selected_server::selected_server(std::shared_ptr<pool> p, tp::server_description sd,
-                                 std::shared_ptr<std::atomic<std::size_t>> ops)
-    : pool_(std::move(p)), sd_(std::move(sd)), ops_(std::move(ops)) {
+                                 std::shared_ptr<std::atomic<std::size_t>> ops, std::shared_ptr<topology> topo)
+    : pool_(std::move(p)), sd_(std::move(sd)), ops_(std::move(ops)), topo_(std::move(topo)) {
     if (ops_) ++*ops_;
+    if (topo_) topo_->enter();
 }
 
 selected_server& selected_server::operator=(selected_server&& o) noexcept {
@@ -27,6 +31,7 @@ selected_server& selected_server::operator=(selected_server&& o) noexcept {
         pool_ = std::move(o.pool_);
         sd_ = std::move(o.sd_);
         ops_ = std::move(o.ops_);
+        topo_ = std::move(o.topo_);
     }
     return *this;
 }
@@ -36,6 +41,31 @@ selected_server::~selected_server() { done(); }
 void selected_server::done() noexcept {
     if (ops_) --*ops_;
     ops_.reset();
+    if (topo_) topo_->leave();
+    topo_.reset();
+}
+
+void topology::enter() noexcept {
+    if (active_++ != 0) return;
+    maybe_rescan_srv();
+    std::vector<std::shared_ptr<monitor>> mons;
+    {
+        std::lock_guard lk(mtx_);
+        for (auto& [a, e] : servers_)
+            if (e.mon) mons.push_back(e.mon);
+    }
+    for (auto& m : mons) m->resume();
+}
+
+void topology::leave() noexcept {
+    if (--active_ != 0) return;
+    std::vector<std::shared_ptr<monitor>> mons;
+    {
+        std::lock_guard lk(mtx_);
+        for (auto& [a, e] : servers_)
+            if (e.mon) mons.push_back(e.mon);
+    }
+    for (auto& m : mons) m->park();
 }
 
 topology::topology(asio::any_io_executor ex, topology_params p) : ex_(std::move(ex)), p_(std::move(p)) {}
@@ -54,6 +84,39 @@ void topology::start() {
         for (auto& [address, sd] : state_->description().servers) add_server(address, after);
     }
     for (auto& f : after) f();
+    srv_next_ = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+}
+
+asio::awaitable<void> topology::rescan_srv() {
+    // One rescan, started by activity once rescanSRVIntervalMS has passed (no timer of its
+    // own: an idle client keeps no work pending on its executor).
+    auto self = shared_from_this();
+    std::chrono::milliseconds next{60'000};
+    auto hosts = co_await p_.srv_rescan(next);
+    std::vector<std::function<void()>> after;
+    {
+        std::lock_guard lk(mtx_);
+        srv_next_ = std::chrono::steady_clock::now() + next;
+        srv_running_ = false;
+        if (closed_ || !state_ || !hosts) co_return;
+        const auto type = state_->description().type;
+        if (type == tp::topology_type::sharded || type == tp::topology_type::unknown)
+            after = apply(state_->on_srv_hosts(std::move(*hosts)));
+    }
+    for (auto& f : after) f();
+}
+
+void topology::maybe_rescan_srv() {
+    if (!p_.srv_rescan) return;
+    {
+        std::lock_guard lk(mtx_);
+        if (closed_ || srv_running_ || std::chrono::steady_clock::now() < srv_next_ || !state_) return;
+        const auto type = state_->description().type;
+        // Polling is for sharded clusters (and until the type is known).
+        if (type != tp::topology_type::sharded && type != tp::topology_type::unknown) return;
+        srv_running_ = true;
+    }
+    asio::co_spawn(ex_, rescan_srv(), asio::detached);
 }
 
 void topology::add_server(const std::string& address, std::vector<std::function<void()>>& after) {
@@ -65,7 +128,7 @@ void topology::add_server(const std::string& address, std::vector<std::function<
     pp.start_paused = !p_.sdam.load_balanced;
     // minPoolSize and idle pruning run in the background; a connection it fails to open is
     // a pre-handshake application error like any other.
-    pp.background = ex_;
+    if (pp.min_size > 0) pp.background = asio::make_strand(ex_);
     pp.on_background_error = [w = weak_from_this(), address](const error_code& ec, const diagnostics& diag,
                                                              std::uint64_t generation) {
         if (auto t = w.lock()) t->on_operation_error(address, generation, true, ec, diag);
@@ -223,7 +286,7 @@ selected_server topology::try_select(bool for_write, const read_preference& rp,
     if (ec || !sd) return {};
     auto it = servers_.find(sd->address);
     if (it == servers_.end()) return {};
-    return selected_server(it->second.conns, *sd, it->second.ops);
+    return selected_server(it->second.conns, *sd, it->second.ops, shared_from_this());
 }
 
 bool topology::first_round_failed(error_code& ec, diagnostics& diag) const {
@@ -247,6 +310,11 @@ asio::awaitable<selected_server> topology::async_select(bool for_write, const re
                                                         std::span<const std::string> deprioritized, bool fail_fast) {
     const auto deadline = std::chrono::steady_clock::now() + p_.server_selection_timeout;
     auto ex = co_await asio::this_coro::executor;
+    struct activity {
+        topology& t;
+        explicit activity(topology& x) : t(x) { t.enter(); }
+        ~activity() { t.leave(); }
+    } busy(*this);
     for (;;) {
         auto s = try_select(for_write, rp, deprioritized, ec, diag);
         if (ec || s) co_return s;

@@ -382,7 +382,7 @@ TEST_CASE("recovery: the pool discards a broken connection and opens a fresh one
         CHECK(s2.created == 2);
         CHECK(s2.open == 1);
         CHECK(s2.idle == 1);
-        CHECK(proxy.accepted() == 2);
+        CHECK(proxy.accepted() >= 2);  // + the server monitor's connections, through the proxy too
         co_await cl.database(db).drop();
     });
 }

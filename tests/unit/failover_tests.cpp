@@ -150,7 +150,7 @@ TEST_CASE("a transactional commit against the replica set: one txnNumber, autoco
     });
     CHECK(result.ok());
     CHECK(rs.documents("fodb.failover_docs").size() == 35);
-    auto finds = rs.commands_named("find");
+    auto finds = rs.commands_named("delete");  // the probe that starts the transaction
     REQUIRE(finds.size() == 1);
     CHECK(morm_test::mock_detail::get_bool(finds[0].body, "startTransaction", false));
     auto inserts = rs.commands_named("insert");

@@ -31,6 +31,11 @@
 
 namespace morm::net {
 
+/// One SRV rescan for mongodb+srv:// polling: the hosts found ("host:port"), or nullopt to
+/// keep the current ones (lookup failed); sets the delay before the next rescan.
+using srv_rescanner =
+    std::function<asio::awaitable<std::optional<std::vector<std::string>>>(std::chrono::milliseconds& next)>;
+
 struct topology_params {
     morm::topology::sdam_options sdam;
     std::chrono::milliseconds heartbeat_frequency{10000};
@@ -41,6 +46,9 @@ struct topology_params {
     std::shared_ptr<const connection_params> conn;
     pool_params pool;
     morm::topology::sdam_listener listener;
+    /// Set for mongodb+srv://: SRV polling while the topology is Sharded or Unknown
+    /// (initial-dns-seedlist-discovery.md, rescanSRVIntervalMS).
+    srv_rescanner srv_rescan;
 };
 
 class monitor;
@@ -54,7 +62,7 @@ class selected_server {
 public:
     selected_server() = default;
     selected_server(std::shared_ptr<pool> p, morm::topology::server_description sd,
-                    std::shared_ptr<std::atomic<std::size_t>> ops);
+                    std::shared_ptr<std::atomic<std::size_t>> ops, std::shared_ptr<class topology> topo);
     selected_server(selected_server&&) noexcept = default;
     selected_server& operator=(selected_server&&) noexcept;
     ~selected_server();
@@ -68,6 +76,7 @@ private:
     std::shared_ptr<pool> pool_;
     morm::topology::server_description sd_;
     std::shared_ptr<std::atomic<std::size_t>> ops_;
+    std::shared_ptr<class topology> topo_;  ///< told when its last operation ends
 };
 
 class topology : public std::enable_shared_from_this<topology> {
@@ -116,6 +125,14 @@ public:
     /// Wakes every monitor for an immediate check (rate-limited by minHeartbeatFrequencyMS).
     void request_check();
 
+    /// No operation holds a selected server and none waits in selection. Monitors check
+    /// only while the client has work: an idle client leaves its executor without pending
+    /// work (so io_context::run() returns), and the first operation after a pause wakes them.
+    bool idle() const noexcept { return active_.load() == 0; }
+    /// Counts an operation in progress (selection or a selected server) in or out.
+    void enter() noexcept;
+    void leave() noexcept;
+
 private:
     friend class monitor;
     struct server_entry {
@@ -132,6 +149,8 @@ private:
     std::vector<std::function<void()>> apply(const morm::topology::sdam_actions& a);
     void add_server(const std::string& address, std::vector<std::function<void()>>& after);
     void wake_waiters();
+    asio::awaitable<void> rescan_srv();
+    void maybe_rescan_srv();
     void emit(const morm::topology::sdam_event& ev) const;
     selected_server try_select(bool for_write, const read_preference& rp, std::span<const std::string> deprioritized,
                                error_code& ec, diagnostics& diag);
@@ -144,6 +163,9 @@ private:
     std::vector<std::shared_ptr<asio::steady_timer>> waiters_;
     std::map<std::string, error_code> check_errors_;  ///< the last failed check's error
     bool closed_ = false;
+    std::chrono::steady_clock::time_point srv_next_{};  ///< SRV polling: next rescan due
+    bool srv_running_ = false;
+    std::atomic<std::size_t> active_{0};
 };
 
 }  // namespace morm::net
