@@ -569,3 +569,16 @@ TEST_CASE("bulk_import skips or stops at a malformed line", "[examples][integrat
         }
     }
 }
+
+TEST_CASE("replica_set runs against the server and prints what SDAM found", "[examples][integration]") {
+    db_guard db(morm_test::unique_db("ex_rs"));
+    auto uri = uri_with_db(db.name);
+    auto r = run_program({example_path("replica_set")}, uri);
+    INFO("stdout: " << r.out << "\nstderr: " << r.err);
+    CHECK(r.exit_code == 0);
+    CHECK(contains(r.out, "sdam: monitoring "));
+    CHECK(contains(r.out, "read r0 = 20.5"));
+    CHECK(contains(r.out, "read r2 = 22.5"));
+    CHECK(contains(r.out, "topology: "));
+    CHECK(count_in(db.name, "rs_example_readings") == 0);  // it removes what it wrote
+}
