@@ -366,7 +366,7 @@ void client::close() {
     std::optional<net::endpoint> target;
     for (auto& [address, sd] : state_->topo->description().servers)
         if (sd.is_data_bearing() && (!target || sd.type == topology::server_type::rs_primary))
-            target = net::endpoint_of(address);
+            if (auto ep = net::endpoint_of(address)) target = *ep;
     state_->topo->close();
     if (ids.empty() || !target) return;
     std::vector<bson::document> lsids;

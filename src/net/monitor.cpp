@@ -23,15 +23,21 @@ std::int64_t now_ms() {
 }
 }  // namespace
 
-endpoint endpoint_of(const std::string& address) {
-    if (!address.empty() && (address.front() == '/' || address.ends_with(".sock"))) return {address, 0, true};
+std::optional<endpoint> endpoint_of(const std::string& address) {
+    if (!address.empty() && (address.front() == '/' || address.ends_with(".sock"))) return endpoint{address, 0, true};
     auto colon = address.rfind(':');
-    if (colon == std::string::npos || address.back() == ']') return {address, 27017, false};
-    unsigned port = 27017;
-    std::from_chars(address.data() + colon + 1, address.data() + address.size(), port);
+    if (colon == std::string::npos || address.back() == ']') return endpoint{address, 27017, false};
+    // The address may come from a server's hello (hosts, me, primary): a port that is not a
+    // number in 1..65535 is refused, never truncated or defaulted (it would reach another port).
+    unsigned port = 0;
+    const char* first = address.data() + colon + 1;
+    const char* last = address.data() + address.size();
+    auto [ptr, err] = std::from_chars(first, last, port);
+    if (err != std::errc{} || ptr != last || port == 0 || port > 65535) return std::nullopt;
     std::string host = address.substr(0, colon);
     if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-    return {host, static_cast<std::uint16_t>(port), false};
+    if (host.empty()) return std::nullopt;
+    return endpoint{host, static_cast<std::uint16_t>(port), false};
 }
 
 monitor::monitor(asio::any_io_executor ex, monitor_params p, std::weak_ptr<topology> topo)

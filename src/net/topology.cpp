@@ -121,7 +121,17 @@ void topology::maybe_rescan_srv() {
 
 void topology::add_server(const std::string& address, std::vector<std::function<void()>>& after) {
     if (servers_.count(address)) return;
-    auto ep = endpoint_of(address);
+    auto parsed = endpoint_of(address);
+    if (!parsed) {
+        // A host list with an address that cannot be connected to: the server stays Unknown,
+        // with the reason, and gets no monitor or pool.
+        after.push_back([self = shared_from_this(), address] {
+            self->on_check(tp::unknown_server(address, "invalid address (the port must be a number in 1..65535)"),
+                           make_error_code(errc::protocol));
+        });
+        return;
+    }
+    const auto& ep = *parsed;
     server_entry e;
     pool_params pp = p_.pool;
     // A load balancer has no monitor: its pool is ready from the start (load-balancers.md).

@@ -189,3 +189,36 @@ TEST_CASE("a transactional commit with a duplicate key writes nothing and keeps 
     CHECK(rs.count_named("abortTransaction") == 1);
     CHECK(rs.count_named("commitTransaction") == 0);
 }
+
+TEST_CASE("a host list with a bad port: that member stays Unknown with the reason, nothing connects elsewhere",
+          "[failover][hostile]") {
+    morm_test::mock_cluster rs({member_role::primary});
+    const auto self = rs.address(0);
+    rs.on_command([&](std::size_t, const morm_test::recorded_command& c) -> morm_test::mock_action {
+        if (c.name != "hello" && c.name != "isMaster") return morm_test::mock_action::proceed();
+        // 70000 would be port 4464 if truncated to 16 bits; "notaport" would be 27017 if defaulted.
+        return morm_test::mock_action::reply(morm::bson::document::from_json(fmt::format(
+            R"({{"isWritablePrimary": true, "setName": "rs0", "hosts": ["{}", "h.invalid:notaport", "127.0.0.1:70000"],
+                "minWireVersion": 0, "maxWireVersion": 17, "logicalSessionTimeoutMinutes": 30, "ok": 1}})",
+            self)));
+    });
+    auto td = run_async([&]() -> asio::awaitable<morm::topology::topology_description> {
+        auto cl = co_await morm::client::connect("mongodb://" + self + "/db?replicaSet=rs0");
+        auto coll = cl.database("db")["c"];
+        auto doc = morm::bson::document::from_json(R"({"_id": 1})");
+        co_await coll.insert_one(doc);  // the primary is still usable
+        auto out = cl.topology_description();
+        cl.close();
+        co_return out;
+    });
+    REQUIRE(td.servers.count("127.0.0.1:70000") == 1);
+    REQUIRE(td.servers.count("h.invalid:notaport") == 1);
+    for (const auto* bad : {"127.0.0.1:70000", "h.invalid:notaport"}) {
+        const auto& sd = td.servers.at(bad);
+        CHECK(sd.type == morm::topology::server_type::unknown);
+        REQUIRE(sd.error.has_value());
+        CHECK(sd.error->find("invalid address") != std::string::npos);
+    }
+    CHECK(td.type == morm::topology::topology_type::replica_set_with_primary);
+    CHECK(rs.documents("db.c").size() == 1);
+}

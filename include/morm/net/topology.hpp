@@ -25,6 +25,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -53,8 +54,9 @@ struct topology_params {
 
 class monitor;
 
-/// "host:port" or a unix socket path -> endpoint.
-endpoint endpoint_of(const std::string& address);
+/// "host:port" or a unix socket path -> endpoint; nullopt when the port is not a number in
+/// 1..65535 or the host is empty.
+std::optional<endpoint> endpoint_of(const std::string& address);
 
 /// A server picked by selection: its pool, and its description at the time of the choice.
 /// Holding it counts as one operation in progress on the server (the in-window choice).
