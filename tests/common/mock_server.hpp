@@ -104,14 +104,17 @@ struct recorded_command {
     std::vector<morm::bson::document> documents; ///< those documents, in order
     std::uint32_t flag_bits = 0;   ///< OP_MSG flagBits (moreToCome, exhaustAllowed)
     bool legacy = false;           ///< arrived as OP_QUERY
+    std::int32_t request_id = 0;   ///< the request's requestID (what a reply's responseTo names)
 };
 
 /// What an on_command hook wants done with a command.
 struct mock_action {
-    enum class kind { proceed, reply, close, delay };
+    enum class kind { proceed, reply, close, delay, raw };
     kind what = kind::proceed;
     morm::bson::document reply_body;  ///< for reply: sent as is ($clusterTime is added)
     std::chrono::milliseconds wait{0};
+    std::vector<std::uint8_t> bytes;  ///< for raw: written to the socket as they are
+    bool close_after = false;         ///< for raw: then close the connection
 
     /// Handle the command normally (faults still apply).
     static mock_action proceed() { return {}; }
@@ -126,6 +129,16 @@ struct mock_action {
     static mock_action close() {
         mock_action a;
         a.what = kind::close;
+        return a;
+    }
+    /// Write `b` instead of a reply (any bytes: corrupt frames, two replies, half a
+    /// header...), then keep the connection open or close it. Build them with
+    /// mock_detail::op_msg_bytes and the request's `request_id`.
+    static mock_action raw(std::vector<std::uint8_t> b, bool close_after = false) {
+        mock_action a;
+        a.what = kind::raw;
+        a.bytes = std::move(b);
+        a.close_after = close_after;
         return a;
     }
     /// Wait, then handle normally (e.g. to make a client's socket timeout fire).
@@ -625,6 +638,15 @@ inline void build_op_msg(morm::wire::frame_buffer& buf, std::int32_t request_id,
     w.end_body();
     w.finish();
     buf.write_int32_le_at(w.start() + 8, response_to);
+}
+
+/// The bytes of an OP_MSG reply frame whose body is `body` (as is: no $clusterTime), for
+/// mock_action::raw; corrupt them at will.
+inline std::vector<std::uint8_t> op_msg_bytes(std::int32_t request_id, std::int32_t response_to,
+                                              const document& body, std::uint32_t flags = 0) {
+    morm::wire::frame_buffer buf;
+    build_op_msg(buf, request_id, response_to, flags, body);
+    return {buf.data(), buf.data() + buf.size()};
 }
 
 /// An OP_REPLY frame (the answer to a legacy OP_QUERY hello).
@@ -1455,6 +1477,7 @@ private:
         }
         rec.flag_bits = r.flag_bits;
         rec.legacy = r.op_code != morm::wire::op_msg_opcode;
+        rec.request_id = r.request_id;
         std::lock_guard lk(mu_);
         log_.push_back(rec);
         return rec;
@@ -1476,6 +1499,11 @@ private:
             if (act.what == mock_action::kind::close) co_return false;
             if (act.what == mock_action::kind::delay) co_await sleep(act.wait);
             if (act.what == mock_action::kind::reply) reply = std::move(act.reply_body);
+            if (act.what == mock_action::kind::raw) {
+                auto [e, n] = co_await boost::asio::async_write(
+                    c->sock, boost::asio::buffer(act.bytes.data(), act.bytes.size()), nothrow);
+                co_return !e && !act.close_after;
+            }
         }
         bool cut = false, send_last = false;
         {
