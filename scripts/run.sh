@@ -4,7 +4,9 @@
 #                               $MORM_URI (default mongodb://127.0.0.1:27017/mydatabase; starts
 #                               the embedded FerretDB there when nothing listens), run the quickstart
 #   scripts/run.sh test         install, build, run every test (unit, integration against a fresh
-#                               FerretDB or $MORM_TEST_URI, examples, the installed-package check);
+#                               FerretDB or $MORM_TEST_URI, examples, the installed-package check),
+#                               then the sanitizer stages (scripts/sanitize.sh) and the fuzzers
+#                               (scripts/fuzz.sh, 60 s each);
 #                               the official-data tests run when $MORM_DATA_DIR is set (or
 #                               ../shared/benchmarks/data exists: see scripts/data_dir.sh)
 set -euo pipefail
@@ -51,8 +53,16 @@ case $cmd in
         use_official_data_beside "$root" run.sh
         [[ -n ${MORM_DATA_DIR:-} ]] || echo "run.sh: MORM_DATA_DIR is not set: the tests that need the official" \
             "MongoDB benchmark data report Skipped (the others use the data generated in $build/data)" >&2
-        cd "$build"
-        ctest --output-on-failure -j"$(nproc)" --timeout 600
+        t0=$(date +%s)
+        (cd "$build" && ctest --output-on-failure -j"$(nproc)" --timeout 600)
+        echo "run.sh: tests took $(( $(date +%s) - t0 )) s" >&2
+        # The same unit and integration tests under ASan+UBSan, the threaded ones under TSan,
+        # then every fuzz harness for 60 s (when clang is there). MORM_QUICK_TEST=1 skips them.
+        if [[ ${MORM_QUICK_TEST:-0} != 1 ]]; then
+            bash "$root/scripts/sanitize.sh" asan
+            bash "$root/scripts/sanitize.sh" tsan
+            bash "$root/scripts/fuzz.sh" "${MORM_FUZZ_SECONDS:-60}"
+        fi
         ;;
     *)
         echo "usage: $0 quickstart|test" >&2

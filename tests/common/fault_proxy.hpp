@@ -88,6 +88,19 @@ public:
     /// Back to pass-through (held bytes are released).
     void disarm() { arm(fault_rules{}); }
 
+    /// Cuts one live connection at once (the oldest), both sides, mid-stream if traffic is
+    /// in flight: what a reset by a middlebox looks like. Returns false if none was open.
+    bool cut_one() {
+        bool cut = false;
+        on_proxy([&] {
+            if (conns_.empty()) return;
+            auto c = conns_.front();
+            forget(c);
+            cut = true;
+        });
+        return cut;
+    }
+
     /// Connections accepted so far.
     std::size_t accepted() {
         std::size_t n = 0;

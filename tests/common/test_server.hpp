@@ -47,4 +47,17 @@ inline std::string unique_db(const std::string& base) {
     return base + "_" + std::to_string(::getpid()) + "_" + std::to_string(++counter);
 }
 
+// URI of the test server with the host replaced by `host_port` and extra options.
+inline std::string uri_via(const std::string& host_port, const std::string& db, const std::string& options) {
+    auto u = server_uri();
+    auto scheme = u.find("://") + 3;
+    auto rest = u.substr(scheme);
+    std::string creds;
+    if (auto at = rest.rfind('@'); at != std::string::npos) creds = rest.substr(0, at + 1);
+    std::string query;
+    if (auto q = u.find('?'); q != std::string::npos) query = u.substr(q + 1);
+    if (!options.empty()) query += (query.empty() ? "" : "&") + options;
+    return u.substr(0, scheme) + creds + host_port + "/" + db + (query.empty() ? "" : "?" + query);
+}
+
 }  // namespace morm_test
