@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <cstring>
 #include <future>
+#include <iterator>
 #include <list>
 #include <memory>
 #include <optional>
@@ -88,13 +89,13 @@ public:
     /// Back to pass-through (held bytes are released).
     void disarm() { arm(fault_rules{}); }
 
-    /// Cuts one live connection at once (the oldest), both sides, mid-stream if traffic is
-    /// in flight: what a reset by a middlebox looks like. Returns false if none was open.
-    bool cut_one() {
+    /// Cuts one live connection at once (the `pick % open`-th), both sides, mid-stream if
+    /// traffic is in flight: what a reset by a middlebox looks like. False if none was open.
+    bool cut_one(std::size_t pick = 0) {
         bool cut = false;
         on_proxy([&] {
             if (conns_.empty()) return;
-            auto c = conns_.front();
+            auto c = *std::next(conns_.begin(), static_cast<std::ptrdiff_t>(pick % conns_.size()));
             forget(c);
             cut = true;
         });

@@ -11,10 +11,12 @@
 
 #include "common/fault_proxy.hpp"
 
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_future.hpp>
 
 #include <algorithm>
 #include <atomic>
@@ -92,10 +94,8 @@ asio::awaitable<bool> commit_all(morm::session& s, counters& c, std::chrono::ste
 asio::awaitable<void> check_one(const morm::engine& e, counters& c, const std::string& id) {
     for (int attempt = 0; attempt < 50; ++attempt) {
         morm::session s{e};
-        morm::error_code ec;
-        morm::diagnostics diag;
         auto q = s.query<Item>().filter(morm::field(&Item::id) == id);
-        auto found = co_await q.all(ec, diag);
+        auto [ec, found] = co_await q.all(asio::as_tuple(asio::use_awaitable));
         if (!ec) {
             ++c.reads;
             if (found.size() != 1) ++c.read_misses;
@@ -127,13 +127,14 @@ asio::awaitable<void> worker(const morm::engine& e, const config& cfg, counters&
 
 asio::awaitable<void> reporter(const config& cfg, counters& c, morm_test::fault_proxy& proxy,
                                std::vector<long>& rss, std::chrono::steady_clock::time_point stop) {
+    std::mt19937_64 rng(42);
     auto next_cut = std::chrono::steady_clock::now() + std::chrono::milliseconds(cfg.cut_ms);
     auto next_line = std::chrono::steady_clock::now() + std::chrono::seconds(10);
     while (std::chrono::steady_clock::now() < stop) {
         co_await pause(std::chrono::milliseconds(250));
         const auto now = std::chrono::steady_clock::now();
         if (now >= next_cut) {
-            if (proxy.cut_one()) ++c.cuts;
+            if (proxy.cut_one(static_cast<std::size_t>(rng()))) ++c.cuts;
             next_cut = now + std::chrono::milliseconds(cfg.cut_ms);
         }
         if (now >= next_line) {
