@@ -103,7 +103,7 @@ void many_coroutines(int threads) {
     std::string first_error;
     std::mutex mtx;
     auto setup = [&]() -> asio::awaitable<void> {
-        cl = co_await client::connect(morm_test::uri_via(morm_test::host_port(), db, "maxPoolSize=20"));
+        cl = co_await client::connect(morm_test::uri_via(morm_test::host_port(), db, "maxPoolSize=20&connectTimeoutMS=60000"));
         std::vector<bson::document> v;
         for (int i = 0; i < docs; ++i) v.push_back(bson::document::from_json(fmt::format(R"({{"_id": {}, "k": {}}})", i, i * 2)));
         co_await cl->database(db)["c"].insert_many(v);
