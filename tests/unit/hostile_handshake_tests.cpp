@@ -18,6 +18,8 @@
 #include <morm/client/client.hpp>
 #include <morm/detail/base64.hpp>
 #include <morm/net/connection.hpp>
+#include <morm/topology/description.hpp>
+#include <morm/wire/handshake.hpp>
 #include <morm/wire/scram.hpp>
 
 #include <boost/asio/co_spawn.hpp>
@@ -573,4 +575,53 @@ TEST_CASE("hostile handshake: connectTimeoutMS fires while PBKDF2 computes, the 
         INFO(good.message);
         CHECK(good.code == errc::ok);
     });
+}
+
+TEST_CASE("hostile hello limits: the handshake clamps or refuses, the monitor's description clamps or defaults",
+          "[hostile]") {
+    struct row {
+        const char* fields;      // JSON fields added to a healthy hello
+        errc handshake;          // wire::parse_hello's verdict
+        std::int32_t message;    // the maxMessageSizeBytes both keep (when accepted)
+        std::int32_t batch;      // maxWriteBatchSize
+        std::int32_t bson;       // maxBsonObjectSize
+    };
+    const row rows[] = {
+        {R"({"maxMessageSizeBytes": 2147483647})", errc::ok, 48'000'000, 100'000, 16 << 20},
+        {R"({"maxMessageSizeBytes": {"$numberLong": "9223372036854775807"}})", errc::ok, 48'000'000, 100'000, 16 << 20},
+        {R"({"maxWriteBatchSize": 1e300, "maxBsonObjectSize": 4294967297})", errc::ok, 48'000'000, 100'000, 16 << 20},
+        {R"({"maxWriteBatchSize": 2.9, "maxMessageSizeBytes": 2000000, "maxBsonObjectSize": 1048576})", errc::ok,
+         2'000'000, 2, 1 << 20},
+        {R"({"maxMessageSizeBytes": -1})", errc::protocol, 48'000'000, 100'000, 16 << 20},
+        {R"({"maxWriteBatchSize": -1e300})", errc::protocol, 48'000'000, 100'000, 16 << 20},
+        {R"({"maxBsonObjectSize": 0})", errc::protocol, 48'000'000, 100'000, 16 << 20},
+        {R"({"maxBsonObjectSize": true})", errc::protocol, 48'000'000, 100'000, 16 << 20},
+        {R"({"maxMessageSizeBytes": {"$numberDouble": "Infinity"}})", errc::protocol, 48'000'000, 100'000, 16 << 20},
+        // Wire versions saturate instead of wrapping (2^32 + 17 is not 17).
+        {R"({"maxWireVersion": {"$numberLong": "4294967313"}})", errc::ok, 48'000'000, 100'000, 16 << 20},
+        {R"({"minWireVersion": {"$numberLong": "4294967313"}, "maxWireVersion": {"$numberLong": "4294967313"}})",
+         errc::not_supported, 48'000'000, 100'000, 16 << 20},
+    };
+    for (const auto& r : rows) {
+        INFO(r.fields);
+        doc hello = hello_doc(r.fields);
+        morm::wire::server_description wsd;
+        morm::diagnostics d;
+        auto ec = morm::wire::parse_hello(hello.get(), wsd, d);
+        if (r.handshake == errc::ok) CHECK_FALSE(ec);
+        else CHECK(ec == make_error_code(r.handshake));
+        if (!ec) {
+            CHECK(wsd.max_message_size_bytes == r.message);
+            CHECK(wsd.max_write_batch_size == r.batch);
+            CHECK(wsd.max_bson_object_size == r.bson);
+        } else {
+            CHECK_FALSE(d.message.empty());
+        }
+        // The monitor's description never fails: the same clamps, defaults for the rest.
+        auto tsd = morm::topology::parse_hello("h:1", hello.get(), std::nullopt, 0);
+        CHECK(tsd.max_message_size_bytes == r.message);
+        CHECK(tsd.max_write_batch_size == r.batch);
+        CHECK(tsd.max_bson_object_size == r.bson);
+        CHECK((tsd.max_wire_version == 17 || tsd.max_wire_version == INT32_MAX));
+    }
 }
