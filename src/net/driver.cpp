@@ -4,7 +4,9 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include <fmt/format.h>
@@ -28,6 +30,23 @@ struct driver_access {
 namespace {
 
 using wire::algo::next_action;
+
+/// The threads that run algorithms' CPU-bound work (SCRAM's PBKDF2), shared by every client:
+/// an I/O thread never computes for long, so other coroutines and the deadlines keep running.
+asio::thread_pool& offload_pool() {
+    static asio::thread_pool pool(2);
+    return pool;
+}
+
+/// How an offloaded job tells its connection's executor that it finished: the job expires
+/// the timer (in the past, so a wait that starts later completes at once too).
+struct offload_signal {
+    explicit offload_signal(const asio::any_io_executor& ex) : timer(ex) {
+        timer.expires_after(std::chrono::hours(24 * 365));
+    }
+    asio::steady_timer timer;
+    bool done = false;
+};
 
 /// Why an I/O step failed, in morm's words; the code stays asio's for a cancellation.
 [[nodiscard]] error_code io_error(diagnostics& diag, const error_code& ec, std::string_view what, const connection& c) {
@@ -125,6 +144,7 @@ public:
 private:
     asio::awaitable<void> write_step(std::span<const std::uint8_t> bytes);
     asio::awaitable<void> read_step(std::span<const std::uint8_t>& frame);
+    asio::awaitable<void> offload_step(std::function<void()> work);
     void take_frame(std::span<const std::uint8_t>& frame);
     asio::awaitable<void> exchange(std::span<const std::uint8_t> bytes, std::size_t replies);
     asio::awaitable<error_code> read_frame();
@@ -162,6 +182,8 @@ asio::awaitable<void> runner::run(error_code& ec, diagnostics& diag) {
         } else if (act.type == next_action::kind::read) {
             if (delivered_ < queue_.size() || failure_) take_frame(frame);
             else co_await read_step(frame);
+        } else if (act.type == next_action::kind::offload) {
+            if (!failure_) co_await offload_step(std::move(act.work));
         } else {
             ec = act.ec;
             diag = algo_.diag();
@@ -251,6 +273,39 @@ asio::awaitable<void> runner::read_step(std::span<const std::uint8_t>& frame) {
         }
     }
     take_frame(frame);
+}
+
+asio::awaitable<void> runner::offload_step(std::function<void()> work) {
+    auto sig = std::make_shared<offload_signal>(c_.get_executor());
+    // The completion goes back through a work-tracking executor: the io_context's run() does
+    // not return while a job it is owed is still computing. If the run is abandoned first
+    // (deadline, cancellation), the job still finishes on its thread; `work` owns its data.
+    auto back = asio::prefer(c_.get_executor(), asio::execution::outstanding_work.tracked);
+    asio::post(offload_pool(), [work = std::move(work), sig, back]() mutable {
+        work();
+        asio::post(back, [sig] {
+            sig->done = true;
+            sig->timer.expires_at(asio::steady_timer::time_point{});
+        });
+    });
+    bool deadline_hit = false;
+    if (!timer_) {
+        co_await sig->timer.async_wait(asio::as_tuple(asio::use_awaitable));
+    } else {
+        auto r = co_await (sig->timer.async_wait(asio::as_tuple(asio::use_awaitable)) ||
+                           timer_->async_wait(asio::as_tuple(asio::use_awaitable)));
+        deadline_hit = r.index() == 1 && !std::get<0>(std::get<1>(r));
+    }
+    if (sig->done) co_return;
+    if (deadline_hit) {
+        failure_diag_.clear();
+        failure_diag_.message = fmt::format("handshake with {} timed out after {} ms while deriving the SCRAM keys "
+                                            "(PBKDF2)", c_.remote().to_string(), deadline_.count());
+        failure_ = make_error_code(errc::timeout);
+        c_.close();
+    } else {
+        record(asio::error::operation_aborted, "key derivation for");
+    }
 }
 
 void runner::take_frame(std::span<const std::uint8_t>& frame) {

@@ -1,6 +1,7 @@
 // Server and topology descriptions: the SDAM spec's "Parsing a hello or legacy hello
 // response", its ServerDescription equality, and the spec's enum spellings.
 #include <morm/topology/description.hpp>
+#include <morm/wire/handshake.hpp>
 
 #include <fmt/format.h>
 
@@ -65,15 +66,26 @@ std::string normalize_address(std::string_view host_port) {
 
 namespace {
 
-// The reply's numbers may come as int32, int64 or double (mongos and old servers differ).
+// The reply's numbers may come as int32, int64 or double (mongos and old servers differ); a
+// double out of the int64 range saturates (a plain cast would be undefined behaviour).
 std::optional<std::int64_t> as_int(const bson_iter_t& it) {
-    switch (bson_iter_type(&it)) {
-    case BSON_TYPE_INT32:
-    case BSON_TYPE_INT64:
-    case BSON_TYPE_DOUBLE:
-    case BSON_TYPE_BOOL: return bson_iter_as_int64(&it);
-    default: return std::nullopt;
-    }
+    if (BSON_ITER_HOLDS_BOOL(&it)) return bson_iter_bool(&it) ? 1 : 0;
+    return wire::hello_number(it);
+}
+
+std::int32_t as_int32(const bson_iter_t& it, std::int32_t dflt) {
+    auto v = as_int(it);
+    if (!v) return dflt;
+    return static_cast<std::int32_t>(std::clamp<std::int64_t>(*v, INT32_MIN, INT32_MAX));
+}
+
+// A size limit the driver trusts (buffers, batches): MongoDB's own value at most; zero,
+// negative or not a number keeps the default (a monitor's description cannot fail; the
+// connection's handshake refuses such a reply with the reason).
+std::int32_t limit(const bson_iter_t& it, std::int32_t dflt, std::int32_t cap) {
+    auto v = as_int(it);
+    if (!v || *v <= 0 || BSON_ITER_HOLDS_BOOL(&it)) return dflt;
+    return static_cast<std::int32_t>(std::min<std::int64_t>(*v, cap));
 }
 
 bool truthy(const bson_iter_t& it) { return bson_iter_as_bool(&it); }
@@ -175,13 +187,13 @@ void read_field(const bson_iter_t& it, server_description& sd, role_flags& f) {
     else if (k == "arbiters") sd.arbiters = address_list(it);
     else if (k == "tags") sd.tags = parse_tags(it);
     else if (k == "lastWrite") sd.last_write_date_ms = last_write_date(it);
-    else if (k == "minWireVersion") sd.min_wire_version = static_cast<std::int32_t>(as_int(it).value_or(0));
-    else if (k == "maxWireVersion") sd.max_wire_version = static_cast<std::int32_t>(as_int(it).value_or(0));
+    else if (k == "minWireVersion") sd.min_wire_version = as_int32(it, 0);
+    else if (k == "maxWireVersion") sd.max_wire_version = as_int32(it, 0);
     else if (k == "logicalSessionTimeoutMinutes") sd.logical_session_timeout_minutes = as_int(it);
     else if (k == "topologyVersion") sd.topology_version = parse_topology_version(it);
-    else if (k == "maxBsonObjectSize") sd.max_bson_object_size = static_cast<std::int32_t>(as_int(it).value_or(sd.max_bson_object_size));
-    else if (k == "maxMessageSizeBytes") sd.max_message_size_bytes = static_cast<std::int32_t>(as_int(it).value_or(sd.max_message_size_bytes));
-    else if (k == "maxWriteBatchSize") sd.max_write_batch_size = static_cast<std::int32_t>(as_int(it).value_or(sd.max_write_batch_size));
+    else if (k == "maxBsonObjectSize") sd.max_bson_object_size = limit(it, sd.max_bson_object_size, wire::max_bson_object_size_cap);
+    else if (k == "maxMessageSizeBytes") sd.max_message_size_bytes = limit(it, sd.max_message_size_bytes, wire::max_message_size_bytes_cap);
+    else if (k == "maxWriteBatchSize") sd.max_write_batch_size = limit(it, sd.max_write_batch_size, wire::max_write_batch_size_cap);
     else if (k == "helloOk") sd.hello_ok = truthy(it);
 }
 

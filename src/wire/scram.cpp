@@ -8,6 +8,8 @@
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 
+#include <fmt/format.h>
+
 #include <charconv>
 
 namespace morm::wire {
@@ -48,6 +50,18 @@ bool take_attribute(std::string_view& msg, char key, std::string_view& value) no
     auto comma = msg.find(',');
     value = msg.substr(2, comma == std::string_view::npos ? std::string_view::npos : comma - 2);
     msg = comma == std::string_view::npos ? std::string_view{} : msg.substr(comma + 1);
+    return true;
+}
+
+// What may follow i=: extensions ("x=value"), never another r/s/i or a mandatory one.
+bool valid_extensions(std::string_view rest) noexcept {
+    while (!rest.empty()) {
+        std::string_view value;
+        char key = rest[0];
+        bool letter = (key >= 'a' && key <= 'z') || (key >= 'A' && key <= 'Z');
+        if (!letter || key == 'r' || key == 's' || key == 'i' || key == 'm' || !take_attribute(rest, key, value))
+            return false;
+    }
     return true;
 }
 
@@ -158,6 +172,23 @@ void scram_key_cache::store(scram_mechanism m, const std::array<unsigned char, 3
     valid_ = true;
 }
 
+// ---- scram_derivation ----
+
+scram_derivation::scram_derivation(scram_mechanism m, std::string password, std::string salt,
+                                   std::uint32_t iterations)
+    : mech_(m), password_(std::move(password)), salt_(std::move(salt)), iterations_(iterations) {}
+
+scram_derivation::~scram_derivation() {
+    wipe(password_);
+    OPENSSL_cleanse(keys_.client_key.data(), keys_.client_key.size());
+    OPENSSL_cleanse(keys_.server_key.data(), keys_.server_key.size());
+}
+
+void scram_derivation::run() noexcept {
+    ok_ = detail::scram_derive_keys(mech_, password_, salt_, iterations_, keys_);
+    wipe(password_);
+}
+
 // ---- scram_client ----
 
 scram_client::scram_client(scram_mechanism m, std::string username, std::string password,
@@ -175,7 +206,9 @@ scram_client::scram_client(scram_mechanism m, std::string username, std::string 
 scram_client::scram_client(scram_client&& other) noexcept
     : mech_(other.mech_), state_(other.state_), username_(std::move(other.username_)),
       password_(std::move(other.password_)), nonce_(std::move(other.nonce_)),
-      auth_message_(std::move(other.auth_message_)), server_signature_(other.server_signature_),
+      auth_message_(std::move(other.auth_message_)), combined_nonce_(std::move(other.combined_nonce_)),
+      salt_(std::move(other.salt_)), iterations_(other.iterations_), pw_digest_(other.pw_digest_),
+      cached_keys_(other.cached_keys_), job_(std::move(other.job_)), server_signature_(other.server_signature_),
       cache_(other.cache_) {
     // A moved-from short string keeps its bytes in the source's inline buffer.
     wipe(other.password_);
@@ -191,6 +224,12 @@ scram_client& scram_client::operator=(scram_client&& other) noexcept {
         password_ = std::move(other.password_);
         nonce_ = std::move(other.nonce_);
         auth_message_ = std::move(other.auth_message_);
+        combined_nonce_ = std::move(other.combined_nonce_);
+        salt_ = std::move(other.salt_);
+        iterations_ = other.iterations_;
+        pw_digest_ = other.pw_digest_;
+        cached_keys_ = other.cached_keys_;
+        job_ = std::move(other.job_);
         server_signature_ = other.server_signature_;
         cache_ = other.cache_;
         wipe(other.password_);
@@ -201,6 +240,8 @@ scram_client& scram_client::operator=(scram_client&& other) noexcept {
 
 scram_client::~scram_client() {
     wipe(password_);
+    OPENSSL_cleanse(cached_keys_.client_key.data(), cached_keys_.client_key.size());
+    OPENSSL_cleanse(cached_keys_.server_key.data(), cached_keys_.server_key.size());
     OPENSSL_cleanse(server_signature_.data(), server_signature_.size());
 }
 
@@ -227,6 +268,15 @@ std::string scram_client::client_first() {
 
 [[nodiscard]] error_code scram_client::handle_server_first(std::string_view server_first, std::string& client_final,
                                              diagnostics& diag) {
+    std::shared_ptr<scram_derivation> job;
+    if (auto ec = begin_server_first(server_first, job, diag)) return ec;
+    if (job) job->run();
+    return finish_server_first(client_final, diag);
+}
+
+[[nodiscard]] error_code scram_client::begin_server_first(std::string_view server_first,
+                                                          std::shared_ptr<scram_derivation>& job, diagnostics& diag) {
+    job.reset();
     if (state_ != state::first_sent)
         return fail(errc::invalid_argument, diag, "handle_server_first called out of order");
 
@@ -237,26 +287,32 @@ std::string scram_client::client_first() {
         !take_attribute(rest, 'i', iter_text))
         return fail(errc::auth_failed, diag,
                     "malformed server-first message (expected r=...,s=...,i=...)");
-    // RFC 5802: further attributes may follow as extensions; they are ignored.
+    if (server_first.ends_with(",") || !valid_extensions(rest))
+        return fail(errc::auth_failed, diag,
+                    "malformed server-first message (after i=, only extensions 'x=value' other than r, s, i, m may follow)");
 
     if (nonce.size() <= nonce_.size() || !nonce.starts_with(nonce_))
         return fail(errc::auth_failed, diag, "server nonce does not extend the client nonce");
     for (char c : nonce)
-        if (c < 0x21 || c > 0x7e)
+        if (c < 0x21 || c > 0x7e || c == ',')
             return fail(errc::auth_failed, diag, "server nonce contains invalid characters");
 
     std::string salt;
-    if (salt_b64.empty() || !morm::detail::base64_decode(salt_b64, salt))
-        return fail(errc::auth_failed, diag, "server salt is not valid base64");
+    if (salt_b64.empty() || !morm::detail::base64_decode(salt_b64, salt) || salt.empty())
+        return fail(errc::auth_failed, diag, "server salt is empty or not valid base64");
 
     std::uint32_t iterations = 0;
     auto [end, ec] = std::from_chars(iter_text.data(), iter_text.data() + iter_text.size(), iterations);
-    if (ec != std::errc{} || end != iter_text.data() + iter_text.size() || iter_text.empty())
+    if (iter_text.empty() || (ec != std::errc{} && ec != std::errc::result_out_of_range) ||
+        end != iter_text.data() + iter_text.size())
         return fail(errc::auth_failed, diag, "server iteration count is not a number");
+    if (ec == std::errc::result_out_of_range || iterations > max_iterations)
+        return fail(errc::auth_failed, diag,
+                    fmt::format("server iteration count {} is above the maximum of {} (a hostile or misconfigured "
+                                "server: PBKDF2 would run for that many rounds)",
+                                iter_text.substr(0, 20), max_iterations));
     if (iterations < min_iterations)
         return fail(errc::auth_failed, diag, "server iteration count is below the minimum of 4096");
-    if (iterations > 0x7fffffffu)
-        return fail(errc::auth_failed, diag, "server iteration count is too large");
 
     // The SCRAM password: MongoDB's MD5 transform for SHA-1, SASLprep for SHA-256.
     std::string password;
@@ -268,29 +324,46 @@ std::string scram_client::client_first() {
         return fail(errc::auth_failed, diag, "the password is not valid under SASLprep (RFC 4013)");
     }
 
-    detail::scram_keys keys;
-    std::array<unsigned char, 32> pw_digest{};
     bool have_keys = false;
     if (cache_) {
-        if (!sha256(password, pw_digest)) {
+        if (!sha256(password, pw_digest_)) {
             wipe(password);
             return fail(errc::auth_failed, diag, "SHA-256 failed");
         }
-        have_keys = cache_->lookup(mech_, pw_digest, salt, iterations, keys);
+        have_keys = cache_->lookup(mech_, pw_digest_, salt, iterations, cached_keys_);
     }
     if (!have_keys) {
-        bool ok = detail::scram_derive_keys(mech_, password, salt, iterations, keys);
-        if (ok && cache_) cache_->store(mech_, pw_digest, salt, iterations, keys);
-        if (!ok) {
-            wipe(password);
-            return fail(errc::auth_failed, diag, "key derivation failed");
-        }
+        job_ = std::make_shared<scram_derivation>(mech_, std::move(password), salt, iterations);
+        job = job_;
     }
     wipe(password);
-
+    combined_nonce_.assign(nonce);
+    salt_ = std::move(salt);
+    iterations_ = iterations;
     // AuthMessage = client-first-bare "," server-first "," client-final-without-proof
-    std::size_t without_proof_begin = auth_message_.size() + 1 + server_first.size() + 1;
-    auth_message_.append(",").append(server_first).append(",c=biws,r=").append(nonce);
+    auth_message_.append(",").append(server_first);
+    state_ = state::deriving;
+    return {};
+}
+
+[[nodiscard]] error_code scram_client::finish_server_first(std::string& client_final, diagnostics& diag) {
+    if (state_ != state::deriving)
+        return fail(errc::invalid_argument, diag, "finish_server_first called out of order");
+    detail::scram_keys keys = cached_keys_;
+    if (job_) {
+        bool ok = job_->ok();
+        if (ok) {
+            keys = job_->keys();
+            if (cache_) cache_->store(mech_, pw_digest_, salt_, iterations_, keys);
+        }
+        job_.reset();  // its destructor wipes the keys
+        if (!ok) return fail(errc::auth_failed, diag, "key derivation failed");
+    }
+    OPENSSL_cleanse(cached_keys_.client_key.data(), cached_keys_.client_key.size());
+    OPENSSL_cleanse(cached_keys_.server_key.data(), cached_keys_.server_key.size());
+
+    std::size_t without_proof_begin = auth_message_.size() + 1;
+    auth_message_.append(",c=biws,r=").append(combined_nonce_);
 
     std::array<unsigned char, 32> proof{};
     bool signed_ok = detail::scram_sign(mech_, keys, auth_message_, proof.data(), server_signature_.data());
@@ -303,6 +376,7 @@ std::string scram_client::client_first() {
     client_final.reserve(without_proof.size() + 3 + morm::detail::base64_encoded_size(keys.size));
     client_final.append(without_proof).append(",p=");
     morm::detail::base64_encode_append(proof.data(), keys.size, client_final);
+    OPENSSL_cleanse(proof.data(), proof.size());
     state_ = state::final_sent;
     return {};
 }

@@ -146,6 +146,11 @@ public:
         next_action act = algo.resume({}, {});
         std::size_t i = 0;
         for (;; ++i) {
+            // CPU work handed to the driver (SCRAM's PBKDF2) is no I/O step: run it inline.
+            while (act.type == next_action::kind::offload) {
+                act.work();
+                act = algo.resume({}, {});
+            }
             if (act.is_done()) {
                 if (!inject) CHECK(i == steps_.size());  // the script was followed to its end
                 return {act.ec, algo.diag(), i};

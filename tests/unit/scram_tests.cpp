@@ -4,7 +4,10 @@
 
 #include <catch2/catch.hpp>
 
+#include <chrono>
+#include <memory>
 #include <string>
+#include <thread>
 
 using namespace morm;
 using namespace morm::wire;
@@ -317,4 +320,95 @@ TEST_CASE("SCRAM client survives a move mid-conversation", "[scram]") {
     c = std::move(b);
     CHECK_FALSE(c.handle_server_final(sha256_server_final, diag));
     CHECK(c.complete());
+}
+
+TEST_CASE("SCRAM iteration count bounds: 4096 to 1,000,000, refused at once outside", "[scram]") {
+    auto run = [](std::string_view iterations) {
+        scram_client sc{scram_mechanism::sha256, "user", "pencil", "rOprNGfwEbeRWgbNEkqO"};
+        sc.client_first();
+        std::string server_first = "r=rOprNGfwEbeRWgbNEkqOabc,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=";
+        server_first += iterations;
+        std::shared_ptr<scram_derivation> job;
+        diagnostics diag;
+        auto t0 = std::chrono::steady_clock::now();
+        auto ec = sc.begin_server_first(server_first, job, diag);
+        // Validation alone: no PBKDF2 runs in begin_server_first, whatever the count.
+        CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::milliseconds(50));
+        CHECK((ec ? job == nullptr : job != nullptr));
+        return std::pair{ec, diag.message};
+    };
+    for (auto big : {"2147483647", "4294967295", "1000001", "99999999999999999999"}) {
+        INFO(big);
+        auto [ec, msg] = run(big);
+        CHECK(ec == errc::auth_failed);
+        CHECK(msg.find("above the maximum of 1000000") != std::string::npos);
+    }
+    CHECK_FALSE(run("1000000").first);
+    CHECK_FALSE(run("4096").first);
+    CHECK(run("4095").first == errc::auth_failed);
+    CHECK(run("0").first == errc::auth_failed);
+    CHECK(run("-5").first == errc::auth_failed);
+    CHECK(run("").first == errc::auth_failed);
+}
+
+TEST_CASE("SCRAM server-first: extensions after i= ignored, anything else refused", "[scram]") {
+    auto run = [](std::string_view server_first) {
+        scram_client sc{scram_mechanism::sha256, "user", "pencil", "rOprNGfwEbeRWgbNEkqO"};
+        sc.client_first();
+        std::string final_msg;
+        diagnostics diag;
+        return std::pair{sc.handle_server_first(server_first, final_msg, diag), diag.message};
+    };
+    const std::string base = "r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096";
+    CHECK_FALSE(run(base + ",x=future").first);
+    CHECK_FALSE(run(base + ",x=").first);
+    for (auto bad : {",r=again", ",s=c2FsdA==", ",i=4096", ",m=ext", ",garbage", ",", ",=x", ",1=x"}) {
+        INFO(bad);
+        auto [ec, msg] = run(base + bad);
+        CHECK(ec == errc::auth_failed);
+        CHECK(msg.find("after i=") != std::string::npos);
+    }
+    // A salt that decodes to nothing is refused like an empty one.
+    auto [ec, msg] = run("r=rOprNGfwEbeRWgbNEkqOabc,s====,i=4096");
+    CHECK(ec == errc::auth_failed);
+}
+
+TEST_CASE("SCRAM split derivation: begin, run the job elsewhere, finish gives the spec's client-final", "[scram]") {
+    scram_key_cache cache;
+    for (int round = 0; round < 2; ++round) {
+        scram_client sc{scram_mechanism::sha256, "user", "pencil", "rOprNGfwEbeRWgbNEkqO"};
+        sc.set_key_cache(&cache);
+        sc.client_first();
+        std::shared_ptr<scram_derivation> job;
+        diagnostics diag;
+        REQUIRE_FALSE(sc.begin_server_first(sha256_server_first, job, diag));
+        CHECK((job != nullptr) == (round == 0));  // the second round hits the cache
+        if (job) {
+            std::thread t([job] { job->run(); });
+            t.join();
+            CHECK(job->ok());
+        }
+        std::string final_msg;
+        REQUIRE_FALSE(sc.finish_server_first(final_msg, diag));
+        CHECK(final_msg == sha256_client_final);
+        CHECK_FALSE(sc.handle_server_final(sha256_server_final, diag));
+        CHECK(sc.complete());
+    }
+    // An abandoned job outlives its conversation and still runs safely.
+    std::shared_ptr<scram_derivation> orphan;
+    {
+        scram_client sc{scram_mechanism::sha256, "user", "pencil", "rOprNGfwEbeRWgbNEkqO"};
+        sc.client_first();
+        diagnostics diag;
+        REQUIRE_FALSE(sc.begin_server_first(sha256_server_first, orphan, diag));
+    }
+    REQUIRE(orphan);
+    orphan->run();
+    CHECK(orphan->ok());
+    // finish before begin is out of order.
+    scram_client sc{scram_mechanism::sha256, "user", "pencil", "rOprNGfwEbeRWgbNEkqO"};
+    sc.client_first();
+    std::string final_msg;
+    diagnostics diag;
+    CHECK(sc.finish_server_first(final_msg, diag) == errc::invalid_argument);
 }

@@ -90,7 +90,10 @@ struct server_description {
 /// or the update time.
 bool same_description(const server_description& a, const server_description& b) noexcept;
 
-/// A description built from a hello reply (the document body). `rtt_ms` is the averaged
+/// A description built from a hello reply (the document body). It never fails: an
+/// unusable field keeps its default (limits above MongoDB's own are clamped to them,
+/// zero/negative/non-numeric limits keep the defaults, wire versions saturate to int32,
+/// host entries that are not strings are skipped). `rtt_ms` is the averaged
 /// round-trip time to store; `now_ms` the monotonic clock in ms.
 server_description parse_hello(std::string_view address, const bson_t* reply, std::optional<double> rtt_ms,
                                std::int64_t now_ms);

@@ -23,6 +23,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -95,6 +96,33 @@ private:
     detail::scram_keys keys_;
 };
 
+/// The PBKDF2 step of one conversation as a self-contained job: it owns copies of its
+/// inputs (the transformed password, the salt) and its output, so it can run on another
+/// thread and outlive the conversation that asked for it (an abandoned job's result is
+/// simply dropped; the destructor wipes the password and the keys).
+class scram_derivation {
+public:
+    scram_derivation(scram_mechanism m, std::string password, std::string salt, std::uint32_t iterations);
+    scram_derivation(const scram_derivation&) = delete;
+    scram_derivation& operator=(const scram_derivation&) = delete;
+    ~scram_derivation();
+
+    /// Runs PBKDF2 (slow: `iterations` HMACs) and wipes the password. Call once; nothing
+    /// else may touch the object meanwhile.
+    void run() noexcept;
+    /// After run(): true if the keys were derived.
+    bool ok() const noexcept { return ok_; }
+    const detail::scram_keys& keys() const noexcept { return keys_; }
+
+private:
+    scram_mechanism mech_;
+    std::string password_;
+    std::string salt_;
+    std::uint32_t iterations_;
+    detail::scram_keys keys_;
+    bool ok_ = false;
+};
+
 /// One SCRAM conversation for one connection. Use each object once, in order:
 /// `client_first()`, `handle_server_first()`, `handle_server_final()`.
 ///
@@ -129,10 +157,23 @@ public:
 
     /// Validates the server-first message ("r=<nonce>,s=<salt>,i=<count>"): the combined
     /// nonce must extend the client nonce, the salt must be non-empty valid base64, the
-    /// iteration count must be >= 4096, and no mandatory extension (m=) may be present.
+    /// iteration count must be in [min_iterations, max_iterations], no mandatory extension
+    /// (m=) may be present, and whatever follows i= must be well-formed extensions
+    /// ("x=value", x not one of r, s, i, m; RFC 5802 lets them be ignored).
     /// On success writes the client-final message ("c=biws,r=<nonce>,p=<proof>").
+    /// Runs PBKDF2 on the calling thread: equivalent to `begin_server_first`, running the
+    /// returned job if any, then `finish_server_first`.
     [[nodiscard]] error_code handle_server_first(std::string_view server_first, std::string& client_final,
                                    diagnostics& diag);
+
+    /// The first half of `handle_server_first`: validates the message. On success `job` is
+    /// the PBKDF2 work still to run (on any thread) before `finish_server_first`, or null
+    /// when the key cache already held the keys.
+    [[nodiscard]] error_code begin_server_first(std::string_view server_first,
+                                                std::shared_ptr<scram_derivation>& job, diagnostics& diag);
+    /// The second half: uses the keys of the job returned by `begin_server_first` (which
+    /// must have run) or of the cache, fills the cache, writes the client-final message.
+    [[nodiscard]] error_code finish_server_first(std::string& client_final, diagnostics& diag);
 
     /// Checks the server-final message: "e=<error>" fails with the server's text, a
     /// "v=<signature>" that does not match ServerSignature fails with
@@ -142,11 +183,16 @@ public:
     /// True once the server signature was verified.
     bool complete() const noexcept { return state_ == state::complete; }
 
-    /// The minimum iteration count accepted (MongoDB Authentication spec).
+    /// The minimum iteration count accepted (RFC 7677 section 4, MongoDB Authentication spec).
     static constexpr std::uint32_t min_iterations = 4096;
+    /// The maximum iteration count accepted. PBKDF2's cost grows linearly with it and the
+    /// server chooses it: i=2147483647 is minutes of CPU per connection. MongoDB's defaults
+    /// are 10,000 (SHA-1) and 15,000 (SHA-256); this is 66x the larger one and takes well
+    /// under a second, so no real deployment is refused and a hostile one is bounded.
+    static constexpr std::uint32_t max_iterations = 1'000'000;
 
 private:
-    enum class state { initial, first_sent, final_sent, complete, failed };
+    enum class state { initial, first_sent, deriving, final_sent, complete, failed };
 
     [[nodiscard]] error_code fail(errc e, diagnostics& diag, std::string_view what);
 
@@ -156,6 +202,13 @@ private:
     std::string password_;
     std::string nonce_;
     std::string auth_message_;  // client-first-bare, later the whole AuthMessage
+    // Between begin_server_first and finish_server_first:
+    std::string combined_nonce_;
+    std::string salt_;
+    std::uint32_t iterations_ = 0;
+    std::array<unsigned char, 32> pw_digest_{};  // for the cache
+    detail::scram_keys cached_keys_;             // the cache's keys when it hit
+    std::shared_ptr<scram_derivation> job_;
     std::array<unsigned char, 32> server_signature_{};
     scram_key_cache* cache_ = nullptr;
 };

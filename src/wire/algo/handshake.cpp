@@ -24,6 +24,10 @@ next_action handshake_algo::resume(error_code ec, std::span<const std::uint8_t> 
         if (p_.auth && p_.auth->mechanism.empty()) cmd.params.sasl_user = p_.auth->source + "." + p_.auth->username;
         return send(step::hello, cmd);
     }
+    if (step_ == step::deriving) {
+        // The PBKDF2 job ran (or the driver gave up on it: then `ec` ended the run above).
+        return send_client_final();
+    }
     if (awaiting_write_) {
         awaiting_write_ = false;
         return next_action::read();
@@ -68,22 +72,40 @@ next_action handshake_algo::on_sasl(const bson_t* body) {
     commands::sasl_reply r;
     diagnostics d;
     if (auto e = commands::parse_sasl_reply(body, r, d)) {
-        if (e == errc::server_error) return auth_failed(d.message);
+        if (e == errc::server_error || e == errc::auth_failed) return auth_failed(d.message);
         diag_ = std::move(d);
         return next_action::done(e);
     }
     if (step_ == step::sasl_start) {
         conversation_id_ = r.conversation_id;
-        if (auto e = scram_->handle_server_first(r.payload, client_msg_, d)) return auth_failed(d.message);
-    } else {
-        if (rounds_ == 1) {
-            if (auto e = scram_->handle_server_final(r.payload, d)) return auth_failed(d.message);
-        }
-        if (r.done) return next_action::done();
-        // The server wants one more (empty) exchange; three rounds is more than SCRAM needs.
-        if (rounds_ >= 3) return auth_failed("server did not finish the SASL conversation");
-        client_msg_.clear();
+        if (auto e = scram_->begin_server_first(r.payload, job_, d)) return auth_failed(d.message);
+        if (!job_) return send_client_final();  // the key cache had the keys
+        step_ = step::deriving;
+        // The job owns its inputs and outputs: if the run is abandoned (timeout), it finishes
+        // on its thread and is freed there.
+        return next_action::offload([job = job_] { job->run(); });
     }
+    if (r.conversation_id != conversation_id_)
+        return auth_failed(fmt::format("the server changed the conversationId from {} to {} mid-conversation",
+                                       conversation_id_, r.conversation_id));
+    if (rounds_ == 1) {
+        if (auto e = scram_->handle_server_final(r.payload, d)) return auth_failed(d.message);
+    } else if (!r.payload.empty()) {
+        return auth_failed("the server sent a payload after its final SCRAM message");
+    }
+    if (r.done) return next_action::done();
+    // The server wants one more (empty) exchange; three rounds is more than SCRAM needs.
+    if (rounds_ >= 3) return auth_failed("server did not finish the SASL conversation (done never set)");
+    client_msg_.clear();
+    ++rounds_;
+    return send(step::sasl_continue, commands::sasl_continue{conversation_id_, client_msg_, p_.auth->source});
+}
+
+next_action handshake_algo::send_client_final() {
+    diagnostics d;
+    auto e = scram_->finish_server_first(client_msg_, d);
+    job_.reset();
+    if (e) return auth_failed(d.message);
     ++rounds_;
     return send(step::sasl_continue, commands::sasl_continue{conversation_id_, client_msg_, p_.auth->source});
 }

@@ -2,6 +2,9 @@
 // mechanism is negotiated), then, with credentials, the SCRAM-SHA-1/256 conversation:
 // saslStart, saslContinue with the client proof, and an empty saslContinue while the
 // server has not said done. Speculative authentication is not used (morm never sent it).
+// SCRAM's PBKDF2 is handed to the driver as an `offload` action (it runs off the I/O
+// thread, bounded by the connect timeout); the conversation is at most saslStart and three
+// saslContinue, on one conversationId, and every reply is checked before it is used.
 #pragma once
 
 #include <morm/error.hpp>
@@ -11,6 +14,7 @@
 #include <morm/wire/scram.hpp>
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -47,13 +51,14 @@ public:
     scram_mechanism mechanism() const noexcept { return mech_; }
 
 private:
-    enum class step : std::uint8_t { start, hello, sasl_start, sasl_continue };
+    enum class step : std::uint8_t { start, hello, sasl_start, deriving, sasl_continue };
     template <class Command>
     next_action send(step s, const Command& cmd);
     next_action on_reply(std::span<const std::uint8_t> frame);
     next_action on_hello(const bson_t* body);
     next_action start_auth();
     next_action on_sasl(const bson_t* body);
+    next_action send_client_final();
     next_action auth_failed(std::string_view why);
 
     const handshake_params& p_;
@@ -68,6 +73,7 @@ private:
     std::optional<scram_client> scram_;
     std::int32_t conversation_id_ = 0;
     int rounds_ = 0;  // saslContinue commands sent
+    std::shared_ptr<scram_derivation> job_;  // PBKDF2 handed to the driver (offload)
     std::string client_msg_;
 };
 

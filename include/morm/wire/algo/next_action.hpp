@@ -6,6 +6,10 @@
 //   read:  read one complete reply frame; the driver calls resume(read_result, frame).
 //          `frame` stays valid until the next write action.
 //   done:  finished, with `ec` (and the algorithm's diagnostics) as the result.
+//   offload: run `work` (CPU-bound, e.g. SCRAM's PBKDF2) off the I/O thread; the driver then
+//          calls resume({}, {}) on the connection's executor, or resume(error) if the
+//          run's deadline or a cancellation came first (`work` then still finishes on its
+//          thread: it must own everything it touches, and its result is dropped).
 //
 // On an I/O failure the driver puts its explanation into the algorithm's diagnostics
 // before resuming with the error, so the algorithm can copy it into per-item outcomes.
@@ -15,20 +19,24 @@
 #include <morm/error.hpp>
 
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <type_traits>
+#include <utility>
 
 namespace morm::wire::algo {
 
 struct next_action {
-    enum class kind : std::uint8_t { write, read, done };
+    enum class kind : std::uint8_t { write, read, done, offload };
     kind type = kind::done;
     std::span<const std::uint8_t> bytes{};  ///< write only
     error_code ec{};                        ///< done only
+    std::function<void()> work{};           ///< offload only
 
-    static next_action write(std::span<const std::uint8_t> b) noexcept { return {kind::write, b, {}}; }
-    static next_action read() noexcept { return {kind::read, {}, {}}; }
-    static next_action done(error_code e = {}) noexcept { return {kind::done, {}, e}; }
+    static next_action write(std::span<const std::uint8_t> b) noexcept { return {kind::write, b, {}, {}}; }
+    static next_action read() noexcept { return {kind::read, {}, {}, {}}; }
+    static next_action done(error_code e = {}) noexcept { return {kind::done, {}, e, {}}; }
+    static next_action offload(std::function<void()> w) { return {kind::offload, {}, {}, std::move(w)}; }
     bool is_done() const noexcept { return type == kind::done; }
 };
 

@@ -34,7 +34,9 @@ struct sasl_reply {
     std::string payload;
 };
 
-/// ok:0 is errc::server_error with the server's message (the caller words it as auth_failed).
+/// ok:0 is errc::server_error with the server's message (the caller words it as auth_failed);
+/// a conversationId that is not an int32, a done that is not a boolean, or a payload that is
+/// missing or not BinData is errc::auth_failed naming the field.
 [[nodiscard]] error_code parse_sasl_reply(const bson_t* reply, sasl_reply& out, diagnostics& diag);
 
 }  // namespace morm::wire::commands
