@@ -52,6 +52,17 @@ struct Tagged {
     std::optional<std::string> id;
 };
 MORM_MODEL(Tagged, "tagged", (id, "_id"));
+
+#if CASE == 5
+enum Loose { loose_a, loose_b };  // no fixed underlying type, no MORM_ENUM_STRINGS
+#else
+enum Loose : int { loose_a, loose_b };
+#endif
+struct Flagged {
+    std::string id;
+    Loose level = loose_a;
+};
+MORM_MODEL(Flagged, "flagged", (id, "_id"), level);
 }  // namespace cf
 
 int main() {
@@ -64,4 +75,6 @@ int main() {
 #elif CASE == 4
     (void)morm::detail::ops_for<cf::Tagged>();  // an optional cannot be an _id
 #endif
+    cf::Flagged f;
+    (void)morm::codec::decode(buf.data(), buf.size(), f);  // CASE 5: an enum read into undefined values
 }

@@ -8,11 +8,23 @@
 
 namespace morm {
 
+namespace codec::detail {
+/// Only an enum with a fixed underlying type (`enum class E`, `enum E : int`) holds every
+/// value of that type; list-initialization from an integer compiles for exactly those.
+template <class E>
+concept fixed_underlying_enum = requires(std::underlying_type_t<E> u) { E{u}; };
+}  // namespace codec::detail
+
 template <class E>
     requires std::is_enum_v<E>
 struct bson_traits<E> {
     using underlying = std::underlying_type_t<E>;
     static constexpr bool strings = codec::detail::has_enum_strings<E>;
+    // A number read from the server becomes an E: for an enum without a fixed underlying
+    // type, a value outside its enumerators' bit range would be undefined behaviour.
+    static_assert(strings || codec::detail::fixed_underlying_enum<E>,
+                  "morm: an enum stored as a number needs a fixed underlying type (enum class E, or "
+                  "enum E : int), or MORM_ENUM_STRINGS");
     static constexpr bson_type_t type = strings ? BSON_TYPE_UTF8 : bson_traits<underlying>::type;
     static constexpr std::size_t size_estimate = strings ? 4 + 8 + 1 : 8;
 
