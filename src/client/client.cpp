@@ -91,6 +91,12 @@ namespace {
 /// authentication mechanism morm does not speak.
 std::shared_ptr<net::connection_params> make_params(const connection_string& cs, client_options& opts, error_code& ec,
                                                     diagnostics& diag) {
+    if (cs.proxy) {
+        // Never connect directly when the user asked for a proxy.
+        ec = make_error_code(errc::not_supported);
+        diag.message = "proxyHost: morm cannot connect through a SOCKS5 proxy yet";
+        return nullptr;
+    }
     auto params = std::make_shared<net::connection_params>();
     params->connect_timeout = cs.connect_timeout;
     params->socket_timeout = cs.socket_timeout.value_or(std::chrono::milliseconds(0));
@@ -142,6 +148,7 @@ net::topology_params make_topology_params(const connection_string& cs, const cli
     tp.sdam.srv = cs.srv;
     tp.sdam.srv_max_hosts = cs.srv_max_hosts.value_or(0);
     tp.heartbeat_frequency = cs.heartbeat_frequency;
+    tp.streaming_monitoring = cs.streaming_monitoring();
     tp.server_selection_timeout = cs.server_selection_timeout;
     tp.local_threshold = cs.local_threshold;
     tp.conn = std::move(params);
