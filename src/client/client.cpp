@@ -91,14 +91,9 @@ namespace {
 /// authentication mechanism morm does not speak.
 std::shared_ptr<net::connection_params> make_params(const connection_string& cs, client_options& opts, error_code& ec,
                                                     diagnostics& diag) {
-    if (cs.proxy) {
-        // Never connect directly when the user asked for a proxy.
-        ec = make_error_code(errc::not_supported);
-        diag.message = "proxyHost: morm cannot connect through a SOCKS5 proxy yet";
-        return nullptr;
-    }
     auto params = std::make_shared<net::connection_params>();
     params->connect_timeout = cs.connect_timeout;
+    params->proxy = cs.proxy;
     params->socket_timeout = cs.socket_timeout.value_or(std::chrono::milliseconds(0));
     params->hello.app_name = cs.app_name.value_or("");
     params->hello.load_balanced = cs.load_balanced;

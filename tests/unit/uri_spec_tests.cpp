@@ -3,6 +3,7 @@
 // they point to): which URIs parse and to what, which are refused and why, which parse
 // with a warning (the option ignored), and the option table. Values are our own.
 #include "common/mock_server.hpp"
+#include "common/socks5_proxy.hpp"
 
 #include <morm/client/client.hpp>
 #include <morm/uri.hpp>
@@ -523,19 +524,91 @@ TEST_CASE("uri spec: serverMonitoringMode auto streams except on FaaS", "[uri_sp
 
 // ---------------------------------------------------------------- the client
 
-TEST_CASE("uri spec: the client refuses a proxy rather than connect directly", "[uri_spec]") {
-    boost::asio::io_context ioc;
+namespace {
+
+struct connect_outcome {
     morm::error_code ec;
-    morm::diagnostics diag;
+    std::string message;
+    bool pinged = false;
+};
+
+// Connects with `uri`, pings, closes; bounded in time.
+connect_outcome connect_and_ping(const std::string& uri) {
+    boost::asio::io_context ioc;
+    connect_outcome out;
     auto body = [&]() -> boost::asio::awaitable<void> {
-        (void)co_await morm::client::connect("mongodb://127.0.0.1:1/?proxyHost=127.0.0.1&proxyPort=2",
-                                             morm::client_options{}, ec, diag);
+        morm::diagnostics diag;
+        auto cl = co_await morm::client::connect(uri, morm::client_options{}, out.ec, diag);
+        out.message = diag.message;
+        if (out.ec) co_return;
+        const auto ping = morm::bson::document::from_json(R"({"ping": 1})");
+        auto reply = co_await cl.run_command("admin", ping);
+        out.pinged = true;
+        cl.close();
     };
     auto fut = boost::asio::co_spawn(ioc, body(), boost::asio::use_future);
-    ioc.run_for(10s);
+    ioc.run_for(20s);
     REQUIRE(fut.wait_for(0s) == std::future_status::ready);
-    CHECK(ec == morm::errc::not_supported);
-    CHECK(diag.message.find("proxyHost") != std::string::npos);
+    fut.get();
+    return out;
+}
+
+std::string via(const morm_test::mock_cluster& m, std::uint16_t proxy_port, std::string_view more = "") {
+    return fmt::format("mongodb://localhost:{}/?directConnection=true&serverSelectionTimeoutMS=3000"
+                       "&proxyHost=127.0.0.1&proxyPort={}{}",
+                       m.port(0), proxy_port, more);
+}
+
+}  // namespace
+
+TEST_CASE("uri spec: every connection goes through the SOCKS5 proxy with the name unresolved", "[uri_spec][socks5]") {
+    morm_test::mock_cluster m({morm_test::member_role::standalone});
+    morm_test::socks5_proxy proxy;
+    auto r = connect_and_ping(via(m, proxy.port()));
+    INFO(r.message);
+    REQUIRE(!r.ec);
+    CHECK(r.pinged);
+    auto reqs = proxy.requests();
+    REQUIRE(reqs.size() >= 2);  // the monitor's and the pool's connections at least
+    for (auto& q : reqs) CHECK(q == morm_test::socks5_proxy::request{3, "localhost", m.port(0)});
+    // An IP literal is sent as an address.
+    morm_test::socks5_proxy proxy2;
+    auto ip = fmt::format("mongodb://127.0.0.1:{}/?directConnection=true&proxyHost=localhost&proxyPort={}", m.port(0),
+                          proxy2.port());
+    REQUIRE(!connect_and_ping(ip).ec);
+    CHECK(proxy2.requests().front() == morm_test::socks5_proxy::request{1, "127.0.0.1", m.port(0)});
+}
+
+TEST_CASE("uri spec: SOCKS5 username and password authentication", "[uri_spec][socks5]") {
+    morm_test::mock_cluster m({morm_test::member_role::standalone});
+    morm_test::socks5_proxy proxy(std::string("kim"), std::string("pa:ss"));
+    auto good = connect_and_ping(via(m, proxy.port(), "&proxyUsername=kim&proxyPassword=pa%3Ass"));
+    INFO(good.message);
+    CHECK(!good.ec);
+    CHECK(good.pinged);
+
+    auto wrong = connect_and_ping(via(m, proxy.port(), "&proxyUsername=kim&proxyPassword=nope1"));
+    CHECK(wrong.ec == morm::errc::network);
+    CHECK(wrong.message.find("authentication as 'kim' was refused") != std::string::npos);
+    CHECK(wrong.message.find("nope1") == std::string::npos);
+
+    auto none = connect_and_ping(via(m, proxy.port()));
+    CHECK(none.ec == morm::errc::network);
+    CHECK(none.message.find("requires authentication") != std::string::npos);
+    CHECK(proxy.refusals() >= 2);
+}
+
+TEST_CASE("uri spec: an unreachable proxy is a network error and nothing connects directly", "[uri_spec][socks5]") {
+    morm_test::mock_cluster m({morm_test::member_role::standalone});
+    std::uint16_t dead_port = 0;
+    {
+        morm_test::socks5_proxy gone;
+        dead_port = gone.port();
+    }
+    auto r = connect_and_ping(via(m, dead_port));
+    CHECK(r.ec == morm::errc::network);
+    CHECK(r.message.find("SOCKS5 proxy") != std::string::npos);
+    CHECK(m.commands_named("hello").empty());
 }
 
 TEST_CASE("uri spec: the client keeps the parse warnings", "[uri_spec]") {
