@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstdlib>
 #include <limits>
+#include <set>
 #include <unordered_map>
 
 namespace morm {
@@ -27,6 +29,15 @@ struct uri_failure {
 };
 
 [[noreturn]] void fail(std::size_t pos, std::string reason) { throw uri_failure{pos, std::move(reason)}; }
+
+// An option value the spec says to ignore with a warning (connection-string-spec.md,
+// "Any invalid Values for a given key MUST be ignored and MUST log a WARN level message"):
+// thrown by the value parsers, caught by apply_option, which turns it into a warning.
+struct bad_value {
+    std::string reason;
+};
+
+[[noreturn]] void reject(std::string reason) { throw bad_value{std::move(reason)}; }
 
 char to_lower(char c) noexcept { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
 
@@ -152,48 +163,59 @@ host parse_host(std::string_view s, std::size_t pos) {
     return h;
 }
 
-// Value parsers. Messages name the option, never the value (it could be a secret).
+// Value parsers. They throw bad_value (a warning, the option ignored); apply_option adds the
+// option's name and (unless it is a secret) its value to the message.
 
-bool parse_bool(std::string_view v, std::size_t pos, std::string_view key) {
-    if (iequals(v, "true")) return true;
-    if (iequals(v, "false")) return false;
-    fail(pos, fmt::format("{} must be true or false", key));
+bool parse_bool(std::string_view v) {
+    // Only the two spellings the spec defines; "TRUE", "1", "yes"... are not booleans.
+    if (v == "true") return true;
+    if (v == "false") return false;
+    reject("expected true or false");
 }
 
-std::int64_t parse_int(std::string_view v, std::size_t pos, std::string_view key, std::int64_t min,
+std::int64_t parse_int(std::string_view v, std::int64_t min,
                        std::int64_t max = std::numeric_limits<std::int32_t>::max()) {
     std::int64_t x = 0;
     auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), x);
-    if (ec != std::errc{} || p != v.data() + v.size()) {
-        if (ec == std::errc::result_out_of_range)
-            fail(pos, fmt::format("{} is out of range", key));
-        fail(pos, fmt::format("{} must be an integer", key));
-    }
+    if (ec == std::errc::result_out_of_range) reject(fmt::format("expected an integer in {}..{}", min, max));
+    if (ec != std::errc{} || p != v.data() + v.size()) reject("expected an integer");
     if (x < min || x > max) {
-        if (max == std::numeric_limits<std::int32_t>::max())
-            fail(pos, fmt::format("{} must be >= {}", key, min));
-        fail(pos, fmt::format("{} must be {}..{}", key, min, max));
+        if (max == std::numeric_limits<std::int32_t>::max() || max == std::numeric_limits<std::int64_t>::max())
+            reject(fmt::format("expected an integer >= {}", min));
+        reject(fmt::format("expected an integer in {}..{}", min, max));
     }
     return x;
 }
 
-std::chrono::milliseconds parse_ms(std::string_view v, std::size_t pos, std::string_view key,
-                                   std::int64_t min = 0) {
-    return std::chrono::milliseconds(parse_int(v, pos, key, min));
+std::chrono::milliseconds parse_ms(std::string_view v, std::int64_t min = 0) {
+    return std::chrono::milliseconds(parse_int(v, min));
 }
 
-// key:value,key:value with each part percent-decoded after splitting, so an escaped ',' or ':'
-// can appear inside a value.
-key_value_list parse_kv_list(std::string_view raw, std::size_t pos, std::string_view key) {
+// key:value,key:value. The value is percent-decoded first (the spec decodes every value),
+// then split: a ',' is always a separator, the first ':' of an entry separates its key
+// from its value (so "TOKEN_RESOURCE:mongodb://h" has the value "mongodb://h").
+key_value_list parse_kv_list(std::string_view decoded) {
     key_value_list out;
-    split(raw, pos, ',', [&](std::string_view item, std::size_t ipos) {
+    split(decoded, 0, ',', [&](std::string_view item, std::size_t) {
         auto colon = item.find(':');
         if (item.empty() || colon == npos || colon == 0)
-            fail(ipos, fmt::format("{} entries must be key:value", key));
-        out.emplace_back(percent_decode(item.substr(0, colon), ipos, key),
-                         percent_decode(item.substr(colon + 1), ipos + colon + 1, key));
+            reject(fmt::format("entry '{}' is not key:value (a value must not contain ',')", item));
+        out.emplace_back(std::string(item.substr(0, colon)), std::string(item.substr(colon + 1)));
     });
     return out;
+}
+
+// RFC 6335 section 5.1: 1..15 letters, digits and '-', at least one letter, no '-' at
+// either end, no two '-' in a row.
+bool valid_service_name(std::string_view s) {
+    if (s.empty() || s.size() > 15 || s.front() == '-' || s.back() == '-' || s.find("--") != npos) return false;
+    bool letter = false;
+    for (char c : s) {
+        const bool alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+        letter = letter || alpha;
+        if (!alpha && !(c >= '0' && c <= '9') && c != '-') return false;
+    }
+    return letter;
 }
 
 std::optional<auth_mechanism> mechanism_from(std::string_view v) {
@@ -201,7 +223,7 @@ std::optional<auth_mechanism> mechanism_from(std::string_view v) {
         {"SCRAM-SHA-1", auth_mechanism::scram_sha_1},   {"SCRAM-SHA-256", auth_mechanism::scram_sha_256},
         {"MONGODB-X509", auth_mechanism::mongodb_x509}, {"PLAIN", auth_mechanism::plain},
         {"GSSAPI", auth_mechanism::gssapi},             {"MONGODB-AWS", auth_mechanism::mongodb_aws},
-        {"MONGODB-OIDC", auth_mechanism::mongodb_oidc},
+        {"MONGODB-OIDC", auth_mechanism::mongodb_oidc}, {"MONGODB-CR", auth_mechanism::mongodb_cr},
     };
     for (auto& [name, m] : table)
         if (iequals(name, v)) return m;
@@ -217,7 +239,7 @@ std::optional<read_mode> read_mode_from(std::string_view v) {
         {"nearest", read_mode::nearest},
     };
     for (auto& [name, m] : table)
-        if (iequals(name, v)) return m;
+        if (name == v) return m;  // the spec: "must be lowercase camelCase"
     return std::nullopt;
 }
 
@@ -242,11 +264,13 @@ public:
             fail(0, "scheme must be mongodb:// or mongodb+srv://");
         }
 
+        // The host list ends at the first '/' or, since the '/' before the options is
+        // optional, at the first '?'.
         auto slash = uri_.find('/', p);
         auto question = uri_.find('?', p);
-        if (question != npos && (slash == npos || question < slash))
-            fail(question, "a '/' must separate the hosts from the options");
-        auto auth_end = slash == npos ? uri_.size() : slash;
+        if (slash != npos && question != npos && question < slash) slash = npos;
+        auto auth_end = std::min(slash, question);
+        if (auth_end == npos) auth_end = uri_.size();
         auto authority = uri_.substr(p, auth_end - p);
 
         std::string_view path;
@@ -264,6 +288,10 @@ public:
             if (auto s = path.find('/'); s != npos)
                 fail(path_pos + s, "database name must not contain '/' (socket paths must be percent-encoded)");
             auto db = percent_decode(path, path_pos, "database name");
+            // Checked once decoded (connection-string-spec.md, "Auth Database"); '.' is
+            // allowed so that a namespace can be written here.
+            if (auto bad = db.find_first_of("/\\ \"$"); bad != npos)
+                fail(path_pos, fmt::format("database name must not contain '{}'", db[bad]));
             if (!db.empty()) cs_.database = std::move(db);
         }
         if (question != npos) parse_options(uri_.substr(question + 1), question + 1);
@@ -273,6 +301,23 @@ public:
     }
 
 private:
+    // RFC 3986 userinfo: unreserved / pct-encoded / sub-delims / ':'. The spec lets drivers
+    // accept the other reserved characters unescaped for compatibility ('#', '[', ']' can
+    // only appear here, '/' and '?' end the host list earlier); anything else (space,
+    // control bytes, '"', '<', '>', '\\', '^', '`', '{', '|', '}', non-ASCII) must be
+    // percent-encoded. The message names the character, never the text around it.
+    static void check_userinfo_chars(std::string_view u, std::size_t base) {
+        static constexpr std::string_view allowed_punct = "-._~!$&'()*+,;=:%#[]";
+        for (std::size_t i = 0; i < u.size(); ++i) {
+            const auto c = static_cast<unsigned char>(u[i]);
+            const bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+            if (alnum || allowed_punct.find(static_cast<char>(c)) != npos) continue;
+            if (c >= 0x21 && c < 0x7f)
+                fail(base + i, fmt::format("'{}' in the user info must be percent-encoded", static_cast<char>(c)));
+            fail(base + i, fmt::format("byte 0x{:02x} in the user info must be percent-encoded", c));
+        }
+    }
+
     void parse_authority(std::string_view a, std::size_t base) {
         if (a.empty()) fail(base, "missing host (socket paths must be percent-encoded)");
         auto at = a.rfind('@');
@@ -282,6 +327,7 @@ private:
             auto userinfo = a.substr(0, at);
             if (auto bad = userinfo.find('@'); bad != npos)
                 fail(base + bad, "'@' in the user info must be percent-encoded");
+            check_userinfo_chars(userinfo, base);
             auto colon = userinfo.find(':');
             auto user = userinfo.substr(0, colon);
             credential c;
@@ -336,37 +382,55 @@ private:
         std::string_view raw;
         const std::string& v;
         std::size_t vpos;
+        std::size_t kpos;
 
-        std::chrono::milliseconds ms(std::string_view name, std::int64_t min = 0) const {
-            return parse_ms(v, vpos, name, min);
-        }
-        bool b(std::string_view name) const { return parse_bool(v, vpos, name); }
-        std::int32_t i32(std::string_view name, std::int64_t min,
-                         std::int64_t max = std::numeric_limits<std::int32_t>::max()) const {
-            return static_cast<std::int32_t>(parse_int(v, vpos, name, min, max));
+        std::chrono::milliseconds ms(std::int64_t min = 0) const { return parse_ms(v, min); }
+        bool b() const { return parse_bool(v); }
+        std::int32_t i32(std::int64_t min, std::int64_t max = std::numeric_limits<std::int32_t>::max()) const {
+            return static_cast<std::int32_t>(parse_int(v, min, max));
         }
     };
+
+    // Options whose value must not be echoed in a warning or kept in redacted().
+    static bool is_secret_key(std::string_view key) {
+        return key.find("password") != npos || key.find("secret") != npos || key.find("token") != npos;
+    }
+
+    // Options a security-relevant spec forbids repeating: a second value is an error, not
+    // "the last one wins" (proxy-options: socks5.md via uri-options.md).
+    static bool must_not_repeat(std::string_view key) {
+        return key == "proxyhost" || key == "proxyport" || key == "proxyusername" || key == "proxypassword";
+    }
 
     void apply_option(const std::string& key, std::string_view key_as_given, std::string_view raw,
                       std::size_t kpos, std::size_t vpos) {
         const bool is_tags = key == "readpreferencetags";
+        if (must_not_repeat(key) && mentioned_.contains(key))
+            fail(kpos, fmt::format("option {} must not be given more than once", key_as_given));
+        mentioned_.insert(key);
         if (!is_tags && seen_.contains(key))
             warn(fmt::format("option {} given more than once; the last value wins", key_as_given));
+        const bool secret = is_secret_key(key);
+        // Unknown options such as a misspelt password may hold secrets too: redact by name.
+        if (secret) secrets_.push_back({vpos, vpos + raw.size()});
         if (raw.empty() && !is_tags) {
             if (key == "authsource") fail(vpos, "authSource must not be empty");
             warn(fmt::format("option {} has an empty value and is ignored", key_as_given));
             return;
         }
-        // Unknown options such as proxyPassword may hold secrets too: redact by name.
-        if (key.find("password") != npos || key.find("secret") != npos || key.find("token") != npos)
-            secrets_.push_back({vpos, vpos + raw.size()});
         const std::string v = percent_decode(raw, vpos, "option value");
-        const option_arg o{key, raw, v, vpos};
-        // Each family applies the keys it knows and returns false for the others.
-        if (!apply_auth_option(o) && !apply_topology_option(o) && !apply_tls_option(o) &&
-            !apply_timeout_pool_option(o) && !apply_concern_option(o) && !apply_preference_option(o) &&
-            !apply_misc_option(o)) {
-            warn(fmt::format("unknown option {} ignored", key_as_given));
+        const option_arg o{key, raw, v, vpos, kpos};
+        try {
+            // Each family applies the keys it knows and returns false for the others.
+            if (!apply_auth_option(o) && !apply_topology_option(o) && !apply_tls_option(o) &&
+                !apply_timeout_pool_option(o) && !apply_concern_option(o) && !apply_preference_option(o) &&
+                !apply_misc_option(o) && !apply_proxy_option(o)) {
+                warn(fmt::format("unsupported option {} ignored", key_as_given));
+                return;
+            }
+        } catch (const bad_value& b) {
+            warn(fmt::format("unsupported value for {}: '{}' ({}); the option is ignored", key_as_given,
+                             secret ? std::string("****") : v, b.reason));
             return;
         }
         seen_[key] = kpos;
@@ -378,12 +442,14 @@ private:
             auth_source_ = o.v;
         } else if (key == "authmechanism") {
             auto m = mechanism_from(o.v);
-            if (!m) fail(o.vpos, "unknown authMechanism");
+            // The auth spec makes an unknown mechanism an error, not a warning: ignoring it
+            // would authenticate with another mechanism than the one asked for.
+            if (!m) fail(o.vpos, fmt::format("unknown authMechanism '{}'", o.v));
             mechanism_ = m;
         } else if (key == "authmechanismproperties") {
             // The AWS session token is a secret; redact the whole list rather than parse twice.
-            if (lower(o.raw).find("aws_session_token") != npos) secrets_.push_back({o.vpos, o.vpos + o.raw.size()});
-            mech_props_ = parse_kv_list(o.raw, o.vpos, "authMechanismProperties");
+            if (lower(o.v).find("aws_session_token") != npos) secrets_.push_back({o.vpos, o.vpos + o.raw.size()});
+            mech_props_ = parse_kv_list(o.v);
         } else if (key == "gssapiservicename") {
             warn("option gssapiServiceName is deprecated; use authMechanismProperties=SERVICE_NAME:...");
             gssapi_service_name_ = o.v;
@@ -396,19 +462,33 @@ private:
     bool apply_topology_option(const option_arg& o) {
         const std::string& key = o.key;
         if (key == "replicaset") cs_.replica_set = o.v;
-        else if (key == "directconnection") cs_.direct_connection = o.b("directConnection");
-        else if (key == "loadbalanced") cs_.load_balanced = o.b("loadBalanced");
-        else if (key == "srvmaxhosts") cs_.srv_max_hosts = o.i32("srvMaxHosts", 0);
-        else if (key == "srvservicename") cs_.srv_service_name = o.v;
-        else return false;
+        else if (key == "directconnection") cs_.direct_connection = o.b();
+        else if (key == "loadbalanced") cs_.load_balanced = o.b();
+        else if (key == "srvmaxhosts") cs_.srv_max_hosts = o.i32(0);
+        else if (key == "srvservicename") {
+            if (!valid_service_name(o.v)) reject("not an RFC 6335 service name");
+            cs_.srv_service_name = o.v;
+        } else if (key == "servermonitoringmode") {
+            if (o.v == "stream") cs_.server_monitoring = server_monitoring_mode::stream;
+            else if (o.v == "poll") cs_.server_monitoring = server_monitoring_mode::poll;
+            else if (o.v == "auto") cs_.server_monitoring = server_monitoring_mode::automatic;
+            else reject("expected stream, poll or auto");
+        } else if (key == "serverselectiontryonce") {
+            // Defined for single-threaded drivers only; morm's selection always retries until
+            // serverSelectionTimeoutMS. Known, so the value is checked, but it has no effect.
+            (void)o.b();
+            warn("option serverSelectionTryOnce is for single-threaded drivers and is ignored by morm");
+        } else return false;
         return true;
     }
 
     bool apply_tls_option(const option_arg& o) {
         const std::string& key = o.key;
         if (key == "tls" || key == "ssl") {
-            bool val = o.b(key == "tls" ? "tls" : "ssl");
-            (key == "tls" ? tls_value_ : ssl_value_) = val;
+            bool val = o.b();
+            // uri-options.md: every instance of tls and ssl must agree, not only the last ones.
+            if (tls_value_ && *tls_value_ != val) fail(o.kpos, "tls and ssl must agree");
+            tls_value_ = val;
             cs_.tls = val;
         } else if (key == "tlscafile") {
             cs_.tls_ca_file = o.v;
@@ -417,15 +497,15 @@ private:
         } else if (key == "tlscertificatekeyfilepassword") {
             cs_.tls_certificate_key_file_password = o.v;
         } else if (key == "tlsallowinvalidcertificates") {
-            cs_.tls_allow_invalid_certificates = o.b("tlsAllowInvalidCertificates");
+            cs_.tls_allow_invalid_certificates = o.b();
         } else if (key == "tlsallowinvalidhostnames") {
-            cs_.tls_allow_invalid_hostnames = o.b("tlsAllowInvalidHostnames");
+            cs_.tls_allow_invalid_hostnames = o.b();
         } else if (key == "tlsinsecure") {
-            cs_.tls_insecure = o.b("tlsInsecure");
+            cs_.tls_insecure = o.b();
         } else if (key == "tlsdisableocspendpointcheck") {
-            cs_.tls_disable_ocsp_endpoint_check = o.b("tlsDisableOCSPEndpointCheck");
+            cs_.tls_disable_ocsp_endpoint_check = o.b();
         } else if (key == "tlsdisablecertificaterevocationcheck") {
-            cs_.tls_disable_certificate_revocation_check = o.b("tlsDisableCertificateRevocationCheck");
+            cs_.tls_disable_certificate_revocation_check = o.b();
         } else {
             return false;
         }
@@ -434,17 +514,17 @@ private:
 
     bool apply_timeout_pool_option(const option_arg& o) {
         const std::string& key = o.key;
-        if (key == "connecttimeoutms") cs_.connect_timeout = o.ms("connectTimeoutMS");
-        else if (key == "sockettimeoutms") cs_.socket_timeout = o.ms("socketTimeoutMS");
-        else if (key == "serverselectiontimeoutms") cs_.server_selection_timeout = o.ms("serverSelectionTimeoutMS", 1);
-        else if (key == "timeoutms") cs_.timeout = o.ms("timeoutMS");
-        else if (key == "heartbeatfrequencyms") cs_.heartbeat_frequency = o.ms("heartbeatFrequencyMS", 500);
-        else if (key == "localthresholdms") cs_.local_threshold = o.ms("localThresholdMS");
-        else if (key == "minpoolsize") cs_.min_pool_size = o.i32("minPoolSize", 0);
-        else if (key == "maxpoolsize") cs_.max_pool_size = o.i32("maxPoolSize", 0);
-        else if (key == "maxconnecting") cs_.max_connecting = o.i32("maxConnecting", 1);
-        else if (key == "maxidletimems") cs_.max_idle_time = o.ms("maxIdleTimeMS");
-        else if (key == "waitqueuetimeoutms") cs_.wait_queue_timeout = o.ms("waitQueueTimeoutMS");
+        if (key == "connecttimeoutms") cs_.connect_timeout = o.ms();
+        else if (key == "sockettimeoutms") cs_.socket_timeout = o.ms();
+        else if (key == "serverselectiontimeoutms") cs_.server_selection_timeout = o.ms(1);
+        else if (key == "timeoutms") cs_.timeout = o.ms();
+        else if (key == "heartbeatfrequencyms") cs_.heartbeat_frequency = o.ms(500);
+        else if (key == "localthresholdms") cs_.local_threshold = o.ms();
+        else if (key == "minpoolsize") cs_.min_pool_size = o.i32(0);
+        else if (key == "maxpoolsize") cs_.max_pool_size = o.i32(0);
+        else if (key == "maxconnecting") cs_.max_connecting = o.i32(1);
+        else if (key == "maxidletimems") cs_.max_idle_time = o.ms();
+        else if (key == "waitqueuetimeoutms") cs_.wait_queue_timeout = o.ms(1);  // "positive number"
         else return false;
         return true;
     }
@@ -454,20 +534,20 @@ private:
         const std::string& key = o.key;
         const std::string& v = o.v;
         if (key == "w") {
-            bool numeric = !v.empty() && std::all_of(v.begin() + (v[0] == '-'), v.end(),
-                                                     [](char c) { return c >= '0' && c <= '9'; }) &&
-                           v != "-";
+            const bool numeric = std::all_of(v.begin() + (v[0] == '-' || v[0] == '+'), v.end(),
+                                             [](char c) { return c >= '0' && c <= '9'; });
             if (numeric)
-                cs_.w = o.i32("w", 0);
+                cs_.w = o.i32(0);
             else
                 cs_.w = v;
         } else if (key == "journal") {
-            cs_.journal = o.b("journal");
+            cs_.journal = o.b();
         } else if (key == "wtimeoutms") {
-            cs_.wtimeout = o.ms("wtimeoutMS");
+            // A 64-bit integer, unlike the other integer options.
+            cs_.wtimeout = std::chrono::milliseconds(parse_int(v, 0, std::numeric_limits<std::int64_t>::max()));
         } else if (key == "wtimeout") {
-            warn("option wtimeout is deprecated; use wtimeoutMS");
-            legacy_wtimeout_ = o.ms("wtimeout");
+            warn("option wtimeout is deprecated; use wTimeoutMS");
+            legacy_wtimeout_ = std::chrono::milliseconds(parse_int(v, 0, std::numeric_limits<std::int64_t>::max()));
         } else if (key == "readconcernlevel") {
             // Not validated: servers add levels and the spec asks drivers to pass them through.
             cs_.read_concern_level = v;
@@ -482,16 +562,14 @@ private:
         const std::string& key = o.key;
         if (key == "readpreference") {
             auto m = read_mode_from(o.v);
-            if (!m) fail(o.vpos, "readPreference must be primary, primaryPreferred, secondary, "
-                                 "secondaryPreferred or nearest");
+            if (!m) reject("expected primary, primaryPreferred, secondary, secondaryPreferred or nearest");
             cs_.read_preference = m;
         } else if (key == "readpreferencetags") {
             // An empty value is the empty tag set, which matches any server.
-            cs_.read_preference_tags.push_back(o.raw.empty() ? key_value_list{}
-                                                             : parse_kv_list(o.raw, o.vpos, "readPreferenceTags"));
+            cs_.read_preference_tags.push_back(o.raw.empty() ? key_value_list{} : parse_kv_list(o.v));
         } else if (key == "maxstalenessseconds") {
-            auto s = o.i32("maxStalenessSeconds", -1);
-            if (s != -1 && s < 90) fail(o.vpos, "maxStalenessSeconds must be -1 or >= 90");
+            auto s = o.i32(-1);
+            if (s != -1 && s < 90) reject("expected -1 or an integer >= 90");
             cs_.max_staleness_seconds = s;
         } else {
             return false;
@@ -499,29 +577,44 @@ private:
         return true;
     }
 
-    /// Application name, compression and retries.
+    /// Application name, compression, retries and overload handling.
     bool apply_misc_option(const option_arg& o) {
         const std::string& key = o.key;
         if (key == "appname") {
-            if (o.v.size() > 128) fail(o.vpos, "appName must be at most 128 bytes");
+            if (o.v.size() > 128) reject("longer than 128 bytes");
             cs_.app_name = o.v;
         } else if (key == "compressors") {
-            apply_compressors(o.v, o.vpos);
+            apply_compressors(o.v);
         } else if (key == "zlibcompressionlevel") {
-            cs_.zlib_compression_level = o.i32("zlibCompressionLevel", -1, 9);
+            cs_.zlib_compression_level = o.i32(-1, 9);
         } else if (key == "retrywrites") {
-            cs_.retry_writes = o.b("retryWrites");
+            cs_.retry_writes = o.b();
         } else if (key == "retryreads") {
-            cs_.retry_reads = o.b("retryReads");
+            cs_.retry_reads = o.b();
+        } else if (key == "maxadaptiveretries") {
+            cs_.max_adaptive_retries = o.i32(0);
+        } else if (key == "enableoverloadretargeting") {
+            cs_.enable_overload_retargeting = o.b();
         } else {
             return false;
         }
         return true;
     }
 
-    void apply_compressors(std::string_view v, std::size_t vpos) {
+    /// SOCKS5 proxy (socks5.md); the dependencies between them are checked in validate().
+    bool apply_proxy_option(const option_arg& o) {
+        const std::string& key = o.key;
+        if (key == "proxyhost") proxy_host_ = o.v;
+        else if (key == "proxyport") proxy_port_ = static_cast<std::uint16_t>(o.i32(1, 65535));
+        else if (key == "proxyusername") proxy_username_ = o.v;
+        else if (key == "proxypassword") proxy_password_ = o.v;
+        else return false;
+        return true;
+    }
+
+    void apply_compressors(std::string_view v) {
         cs_.compressors.clear();
-        split(v, vpos, ',', [&](std::string_view c, std::size_t) {
+        split(v, 0, ',', [&](std::string_view c, std::size_t) {
             std::optional<compressor> comp;
             if (iequals(c, "snappy")) comp = compressor::snappy;
             else if (iequals(c, "zlib")) comp = compressor::zlib;
@@ -539,8 +632,6 @@ private:
 
     void validate() {
         // --- TLS ---
-        if (tls_value_ && ssl_value_ && *tls_value_ != *ssl_value_)
-            fail(std::max(seen("tls"), seen("ssl")), "tls and ssl must agree");
         auto conflict = [&](std::string_view a, std::string_view b, std::string_view a_name, std::string_view b_name) {
             auto pa = seen(a), pb = seen(b);
             if (pa != npos && pb != npos)
@@ -579,12 +670,15 @@ private:
             if (cs_.load_balanced) fail(std::max(p, seen("loadbalanced")), "srvMaxHosts is not allowed with loadBalanced=true");
         }
 
+        validate_proxy();
+
         // --- pool ---
         if (cs_.max_pool_size != 0 && cs_.min_pool_size > cs_.max_pool_size)
             fail(std::max(seen("minpoolsize"), seen("maxpoolsize")), "minPoolSize must not exceed maxPoolSize");
 
         // --- write concern ---
         if (legacy_wtimeout_ && !cs_.wtimeout) cs_.wtimeout = legacy_wtimeout_;
+        else if (legacy_wtimeout_) warn("option wtimeout is ignored: wTimeoutMS replaces it");
         if (cs_.journal.value_or(false) && cs_.w && std::holds_alternative<std::int32_t>(*cs_.w) &&
             std::get<std::int32_t>(*cs_.w) == 0)
             fail(std::max(seen("w"), seen("journal")), "w=0 is not allowed with journal=true");
@@ -600,15 +694,39 @@ private:
         validate_auth();
     }
 
-    void validate_auth() {
-        const bool has_user = cs_.auth.has_value();
-        if (!has_user && !mechanism_) {
-            if (auth_source_) fail(seen("authsource"), "authSource requires credentials or an authMechanism");
-            if (!mech_props_.empty() || gssapi_service_name_)
-                fail(std::max(seen("authmechanismproperties"), seen("gssapiservicename")),
-                     "authMechanismProperties requires an authMechanism");
+    // socks5.md: proxyPort, proxyUsername and proxyPassword need proxyHost; the user name
+    // and the password go together. An empty user name or password was ignored (warned)
+    // like any empty value, so "proxyUsername=&proxyPassword=x" lacks its user name.
+    void validate_proxy() {
+        auto pos = [&](std::string_view k) { return seen(k) == npos ? 0 : seen(k); };
+        if (!proxy_host_) {
+            static constexpr std::pair<std::string_view, std::string_view> deps[] = {
+                {"proxyport", "proxyPort"}, {"proxyusername", "proxyUsername"}, {"proxypassword", "proxyPassword"}};
+            for (auto [k, name] : deps)
+                if (seen(k) != npos) fail(pos(k), fmt::format("{} requires proxyHost", name));
             return;
         }
+        if (proxy_username_ && !proxy_password_) fail(pos("proxyusername"), "proxyUsername requires proxyPassword");
+        if (proxy_password_ && !proxy_username_) fail(pos("proxypassword"), "proxyPassword requires proxyUsername");
+        // RFC 1929 carries each in one length byte.
+        if (proxy_username_ && proxy_username_->size() > 255) fail(pos("proxyusername"), "proxyUsername is longer than 255 bytes");
+        if (proxy_password_ && proxy_password_->size() > 255) fail(pos("proxypassword"), "proxyPassword is longer than 255 bytes");
+        if (proxy_host_->empty() || proxy_host_->size() > 255) fail(pos("proxyhost"), "proxyHost must be 1..255 bytes");
+        proxy_options px;
+        px.host = *proxy_host_;
+        if (px.host.size() > 2 && px.host.front() == '[' && px.host.back() == ']') px.host = px.host.substr(1, px.host.size() - 2);
+        px.port = proxy_port_.value_or(1080);
+        px.username = proxy_username_;
+        px.password = proxy_password_;
+        cs_.proxy = std::move(px);
+    }
+
+    void validate_auth() {
+        const bool has_user = cs_.auth.has_value();
+        // Without a user name or a mechanism nothing asks for authentication: authSource and
+        // authMechanismProperties alone create no credential (connection-string-spec.md: the
+        // auth database alone "MUST NOT be interpreted as a request for authentication").
+        if (!has_user && !mechanism_) return;
         if (!cs_.auth) cs_.auth.emplace();
         auto& c = *cs_.auth;
         c.mechanism = mechanism_;
@@ -644,6 +762,7 @@ private:
         };
 
         switch (mechanism_.value_or(auth_mechanism::scram_sha_256)) {
+        case auth_mechanism::mongodb_cr:
         case auth_mechanism::scram_sha_1:
         case auth_mechanism::scram_sha_256:
             require_user();
@@ -715,7 +834,10 @@ private:
     key_value_list mech_props_;
     std::optional<std::string> gssapi_service_name_;
     std::optional<std::chrono::milliseconds> legacy_wtimeout_;
-    std::optional<bool> tls_value_, ssl_value_;
+    std::optional<bool> tls_value_;  // every tls/ssl instance must have this value
+    std::set<std::string> mentioned_;  // every key given, valid value or not
+    std::optional<std::string> proxy_host_, proxy_username_, proxy_password_;
+    std::optional<std::uint16_t> proxy_port_;
 };
 
 }  // namespace
@@ -737,6 +859,7 @@ std::string_view to_string(auth_mechanism m) noexcept {
     case auth_mechanism::gssapi: return "GSSAPI";
     case auth_mechanism::mongodb_aws: return "MONGODB-AWS";
     case auth_mechanism::mongodb_oidc: return "MONGODB-OIDC";
+    case auth_mechanism::mongodb_cr: return "MONGODB-CR";
     }
     return "";
 }
@@ -759,6 +882,29 @@ std::string_view to_string(compressor c) noexcept {
     case compressor::zstd: return "zstd";
     }
     return "";
+}
+
+std::string_view to_string(server_monitoring_mode m) noexcept {
+    switch (m) {
+    case server_monitoring_mode::automatic: return "auto";
+    case server_monitoring_mode::stream: return "stream";
+    case server_monitoring_mode::poll: return "poll";
+    }
+    return "";
+}
+
+bool running_on_faas() noexcept {
+    auto set = [](const char* name) {
+        const char* v = std::getenv(name);
+        return v != nullptr && *v != '\0';
+    };
+    const char* exec_env = std::getenv("AWS_EXECUTION_ENV");
+    const bool vercel = set("VERCEL");
+    const bool aws = !vercel && ((exec_env != nullptr && std::string_view(exec_env).starts_with("AWS_Lambda_")) ||
+                                 set("AWS_LAMBDA_RUNTIME_API"));
+    const bool azure = set("FUNCTIONS_WORKER_RUNTIME");
+    const bool gcp = set("K_SERVICE") || set("FUNCTION_NAME");
+    return int(vercel) + int(aws) + int(azure) + int(gcp) == 1;
 }
 
 const std::string* credential::property(std::string_view key) const noexcept {
@@ -853,7 +999,10 @@ void connection_string::apply_txt_record(std::string_view txt, error_code& ec, d
             } else if (key == "replicaset") {
                 if (!uri_set_replica_set_) replica_set = std::move(value);
             } else if (key == "loadbalanced") {
-                bool lb = parse_bool(value, pos + eq + 1, "loadBalanced");
+                // A TXT record is not the user's to fix at a glance: a bad value is an error.
+                if (value != "true" && value != "false")
+                    fail(pos + eq + 1, fmt::format("loadBalanced must be true or false, not '{}'", value));
+                const bool lb = value == "true";
                 if (!uri_set_load_balanced_) load_balanced = lb;
             } else {
                 fail(pos, "only authSource, replicaSet and loadBalanced are allowed in a TXT record");

@@ -5,19 +5,38 @@
 // the result only records that an SRV/TXT lookup is needed (`srv == true`); whoever does the
 // lookup feeds the results back through `apply_srv_hosts()` and `apply_txt_record()`.
 //
-// Policy choices where the specs allow either an error or a warning:
-//  - an unknown option key, a repeated key, a deprecated key, or an empty value is a warning
-//    (stored in `warnings`), and the option is ignored (repeated: the last value wins);
-//  - an unknown compressor is a warning and is dropped from `compressors`;
-//  - every other invalid value or combination is an error (`errc::bad_uri`), including the
-//    values the uri-options spec tests only "warn" about (e.g. a non-numeric connectTimeoutMS);
+// Warnings and errors (connection-string-spec.md, uri-options.md and the specs they cite):
+//  - warnings: the option is ignored and a message is appended to `connection_string::warnings`
+//    (the parser logs nothing itself; a client keeps them: `client::uri().warnings`):
+//      * an unknown key ("unsupported option foo ignored"; the value is not echoed);
+//      * an invalid value for a known key: not an integer, out of the documented range, a
+//        boolean other than exactly "true"/"false", a readPreference not spelt as the spec
+//        does, a serverMonitoringMode other than stream/poll/auto, a key:value list entry
+//        without ':', an appName over 128 bytes, an srvServiceName that is not an RFC 6335
+//        name... The message names the option and the value ("****" for secrets) and why:
+//            unsupported value for connectTimeoutMS: '-2' (expected an integer >= 0); ...
+//      * an empty value (readPreferenceTags excepted: empty is the match-anything tag set);
+//      * a repeated key (the last valid value wins), a deprecated key (wtimeout,
+//        gssapiServiceName), an unknown compressor (dropped), serverSelectionTryOnce
+//        (single-threaded drivers only).
+//  - errors (`errc::bad_uri`, "invalid connection string at position N: reason"): the syntax
+//    (scheme, hosts, ports 1..65535, user info and database characters, percent-escapes,
+//    "key" without '='), and the combinations the specs make errors: tls/ssl instances that
+//    disagree, tlsInsecure/tlsAllowInvalid*/tlsDisable* pairs, directConnection=true with
+//    several hosts or mongodb+srv, loadBalanced=true with several hosts, replicaSet or
+//    directConnection=true, srvServiceName/srvMaxHosts without mongodb+srv, srvMaxHosts > 0
+//    with replicaSet or loadBalanced=true, proxyPort/proxyUsername/proxyPassword without
+//    proxyHost, proxyUsername without proxyPassword (and back), a repeated proxy option,
+//    minPoolSize > maxPoolSize, w=0 with journal=true, tags or maxStalenessSeconds with
+//    readPreference primary, an empty authSource, an unknown authMechanism and the auth
+//    spec's credential rules.
 //  - an '@' after the first '/' (before '?') is taken as an unescaped '/' in the user info,
 //    so a database name containing '@' must be written as %40.
-// Booleans accept true/false (any case) only; integers reject junk, '+', and int32 overflow.
-// Errors name the byte offset into the input:
-//     "invalid connection string at position 17: port must be 1..65535"
-// Secrets (the password, tlsCertificateKeyFilePassword, AWS_SESSION_TOKEN) never appear in
-// error messages, warnings, `redacted()` or the fmt formatter.
+// Values are percent-decoded before use. A key:value list (readPreferenceTags,
+// authMechanismProperties) is decoded first, then split at ',' and at each entry's first
+// ':', so a value may contain ':' but never ',' (not even written as %2C).
+// Secrets (the password, tlsCertificateKeyFilePassword, proxyPassword, AWS_SESSION_TOKEN)
+// never appear in error messages, warnings, `redacted()` or the fmt formatter.
 #pragma once
 
 #include <morm/error.hpp>
@@ -65,6 +84,7 @@ enum class auth_mechanism : std::uint8_t {
     gssapi,
     mongodb_aws,
     mongodb_oidc,
+    mongodb_cr,  ///< parsed (the auth spec still defines it); connecting with it is errc::not_supported
 };
 
 /// The spec spelling, e.g. "SCRAM-SHA-256".
@@ -80,6 +100,33 @@ std::string_view to_string(read_mode m) noexcept;
 enum class compressor : std::uint8_t { snappy = 1, zlib = 2, zstd = 3 };
 
 std::string_view to_string(compressor c) noexcept;
+
+/// serverMonitoringMode (server-monitoring.md).
+enum class server_monitoring_mode : std::uint8_t {
+    automatic,  ///< "auto": poll on a FaaS platform (see running_on_faas()), else stream
+    stream,     ///< the awaitable hello when the server offers topologyVersion, else poll
+    poll,       ///< a plain hello every heartbeatFrequencyMS, never the awaitable one
+};
+
+std::string_view to_string(server_monitoring_mode m) noexcept;
+
+/// True when the environment says a FaaS platform runs this process, by the variables the
+/// handshake spec uses for `client.env`: AWS Lambda (AWS_EXECUTION_ENV starting with
+/// "AWS_Lambda_", or AWS_LAMBDA_RUNTIME_API), Azure Functions (FUNCTIONS_WORKER_RUNTIME),
+/// GCP (K_SERVICE or FUNCTION_NAME), Vercel (VERCEL, which wins over AWS). Variables of
+/// several other providers at once: not FaaS (the handshake omits `env` then).
+bool running_on_faas() noexcept;
+
+/// A SOCKS5 proxy (socks5.md): every connection to a server goes through it; the server's
+/// host name is sent to the proxy unresolved.
+struct proxy_options {
+    std::string host;                     ///< proxyHost (an IPv6 literal without brackets)
+    std::uint16_t port = 1080;            ///< proxyPort
+    std::optional<std::string> username;  ///< proxyUsername: set together with password
+    std::optional<std::string> password;  ///< proxyPassword (secret: never printed)
+
+    friend bool operator==(const proxy_options&, const proxy_options&) = default;
+};
 
 /// An ordered list of key:value pairs (a tag set, or authMechanismProperties).
 using key_value_list = std::vector<std::pair<std::string, std::string>>;
@@ -115,6 +162,7 @@ struct connection_string {
     bool load_balanced = false;
     std::optional<std::int32_t> srv_max_hosts; ///< only with srv; 0 = no limit
     std::string srv_service_name = "mongodb";  ///< only with srv
+    server_monitoring_mode server_monitoring = server_monitoring_mode::automatic;
 
     // --- TLS ---
     std::optional<bool> tls;                   ///< as given (tls or ssl); see tls_enabled()
@@ -159,8 +207,16 @@ struct connection_string {
     std::optional<int> zlib_compression_level; ///< -1..9
     bool retry_writes = true;
     bool retry_reads = true;
+    /// maxAdaptiveRetries and enableOverloadRetargeting (client backpressure): parsed and
+    /// validated; morm does not retry on overload errors yet, so they have no effect.
+    std::int32_t max_adaptive_retries = 2;
+    bool enable_overload_retargeting = false;
 
-    /// Non-fatal findings: unknown/repeated/deprecated options, dropped compressors.
+    // --- proxy ---
+    std::optional<proxy_options> proxy;       ///< set when proxyHost is given
+
+    /// Non-fatal findings, in the order met: unknown keys, invalid values (ignored), empty,
+    /// repeated and deprecated options, dropped compressors (see the top of this file).
     std::vector<std::string> warnings;
 
     /// Parses `uri`; throws `morm::error` (errc::bad_uri) with the position in the message.
@@ -181,6 +237,13 @@ struct connection_string {
     /// Certificate and host-name checks are skipped (tlsInsecure or the individual options).
     bool tls_skip_certificate_check() const noexcept { return tls_insecure || tls_allow_invalid_certificates; }
     bool tls_skip_hostname_check() const noexcept { return tls_insecure || tls_allow_invalid_hostnames; }
+
+    /// Whether monitors may use the streaming (awaitable hello) protocol: stream, or auto
+    /// outside a FaaS platform.
+    bool streaming_monitoring() const noexcept {
+        return server_monitoring == server_monitoring_mode::stream ||
+               (server_monitoring == server_monitoring_mode::automatic && !running_on_faas());
+    }
 
     /// Read preference mode with the spec default applied.
     read_mode effective_read_preference() const noexcept { return read_preference.value_or(read_mode::primary); }

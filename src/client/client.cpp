@@ -93,6 +93,7 @@ std::shared_ptr<net::connection_params> make_params(const connection_string& cs,
                                                     diagnostics& diag) {
     auto params = std::make_shared<net::connection_params>();
     params->connect_timeout = cs.connect_timeout;
+    params->proxy = cs.proxy;
     params->socket_timeout = cs.socket_timeout.value_or(std::chrono::milliseconds(0));
     params->hello.app_name = cs.app_name.value_or("");
     params->hello.load_balanced = cs.load_balanced;
@@ -142,6 +143,7 @@ net::topology_params make_topology_params(const connection_string& cs, const cli
     tp.sdam.srv = cs.srv;
     tp.sdam.srv_max_hosts = cs.srv_max_hosts.value_or(0);
     tp.heartbeat_frequency = cs.heartbeat_frequency;
+    tp.streaming_monitoring = cs.streaming_monitoring();
     tp.server_selection_timeout = cs.server_selection_timeout;
     tp.local_threshold = cs.local_threshold;
     tp.conn = std::move(params);

@@ -9,10 +9,12 @@
 #include <boost/asio/connect.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/read.hpp>
 #include <boost/asio/write.hpp>
 
 #include <fmt/format.h>
 
+#include <array>
 #include <atomic>
 #include <variant>
 
@@ -65,6 +67,92 @@ asio::awaitable<std::vector<tcp::endpoint>> resolve(asio::any_io_executor ex, co
     auto addrs = co_await async_lookup_a(ep.host, opts, ec, diag);
     for (auto& a : addrs) out.emplace_back(a, ep.port);
     co_return out;
+}
+/// RFC 1928 reply codes.
+std::string_view socks5_reply_text(std::uint8_t rep) {
+    switch (rep) {
+    case 1: return "general SOCKS server failure";
+    case 2: return "connection not allowed by ruleset";
+    case 3: return "network unreachable";
+    case 4: return "host unreachable";
+    case 5: return "connection refused";
+    case 6: return "TTL expired";
+    case 7: return "command not supported";
+    case 8: return "address type not supported";
+    default: return "unknown reply code";
+    }
+}
+
+/// The SOCKS5 CONNECT request for `ep`: an IP literal as such, a name unresolved (ATYP 3).
+std::vector<std::uint8_t> socks5_connect_request(const endpoint& ep) {
+    std::vector<std::uint8_t> req{5, 1, 0};
+    error_code not_literal;
+    const auto addr = asio::ip::make_address(ep.host, not_literal);
+    if (!not_literal && addr.is_v4()) {
+        req.push_back(1);
+        for (auto b : addr.to_v4().to_bytes()) req.push_back(b);
+    } else if (!not_literal) {
+        req.push_back(4);
+        for (auto b : addr.to_v6().to_bytes()) req.push_back(b);
+    } else {
+        req.push_back(3);
+        req.push_back(static_cast<std::uint8_t>(ep.host.size()));
+        req.insert(req.end(), ep.host.begin(), ep.host.end());
+    }
+    req.push_back(static_cast<std::uint8_t>(ep.port >> 8));
+    req.push_back(static_cast<std::uint8_t>(ep.port & 0xff));
+    return req;
+}
+
+/// Asks the proxy connected on `sock` to connect to `ep` (RFC 1928, RFC 1929). Failures are
+/// network errors (socks5.md: like a refused connection), naming the proxy and the reason.
+asio::awaitable<void> socks5_handshake(tcp::socket& sock, const endpoint& ep, const proxy_options& px,
+                                       error_code& ec, diagnostics& diag) {
+    const std::string where = fmt::format("SOCKS5 proxy {}:{} (to {})", px.host, px.port, ep.to_string());
+    auto fail = [&](std::string why) { ec = set_diag(diag, errc::network, fmt::format("{}: {}", where, why)); };
+    auto io_fail = [&](const error_code& e) { fail(e == asio::error::eof ? "closed the connection" : e.message()); };
+    if (ep.host.size() > 255) {
+        fail("the host name is longer than 255 bytes");
+        co_return;
+    }
+    const bool creds = px.username && px.password;
+    std::vector<std::uint8_t> hello = creds ? std::vector<std::uint8_t>{5, 2, 0, 2} : std::vector<std::uint8_t>{5, 1, 0};
+    std::array<std::uint8_t, 2> choice{};
+    auto [we, wn] = co_await asio::async_write(sock, asio::buffer(hello), nothrow);
+    if (we) co_return io_fail(we);
+    auto [re, rn] = co_await asio::async_read(sock, asio::buffer(choice), nothrow);
+    if (re) co_return io_fail(re);
+    if (choice[0] != 5) co_return fail("not a SOCKS5 server");
+    if (choice[1] == 2 && creds) {
+        std::vector<std::uint8_t> auth{1, static_cast<std::uint8_t>(px.username->size())};
+        auth.insert(auth.end(), px.username->begin(), px.username->end());
+        auth.push_back(static_cast<std::uint8_t>(px.password->size()));
+        auth.insert(auth.end(), px.password->begin(), px.password->end());
+        std::array<std::uint8_t, 2> status{};
+        auto [ae, an] = co_await asio::async_write(sock, asio::buffer(auth), nothrow);
+        if (ae) co_return io_fail(ae);
+        auto [se, sn] = co_await asio::async_read(sock, asio::buffer(status), nothrow);
+        if (se) co_return io_fail(se);
+        // The user name may appear; the password never does.
+        if (status[1] != 0) co_return fail(fmt::format("authentication as '{}' was refused", *px.username));
+    } else if (choice[1] != 0) {
+        co_return fail(creds ? "accepts neither no authentication nor username/password"
+                             : "requires authentication (set proxyUsername and proxyPassword)");
+    }
+    const auto req = socks5_connect_request(ep);
+    std::array<std::uint8_t, 5> head{};  // VER REP RSV ATYP and the first address byte
+    auto [ce, cn] = co_await asio::async_write(sock, asio::buffer(req), nothrow);
+    if (ce) co_return io_fail(ce);
+    auto [he, hn] = co_await asio::async_read(sock, asio::buffer(head), nothrow);
+    if (he) co_return io_fail(he);
+    if (head[0] != 5) co_return fail("not a SOCKS5 reply");
+    if (head[1] != 0) co_return fail(std::string(socks5_reply_text(head[1])));
+    // The rest of the bound address and the port, which the client does not need.
+    const std::size_t rest = head[3] == 1 ? 4 - 1 + 2 : head[3] == 4 ? 16 - 1 + 2 : head[3] == 3 ? head[4] + 2u : 0;
+    if (rest == 0) co_return fail("bad address type in the reply");
+    std::array<std::uint8_t, 258> skip{};
+    auto [ke, kn] = co_await asio::async_read(sock, asio::buffer(skip.data(), rest), nothrow);
+    if (ke) co_return io_fail(ke);
 }
 }  // namespace
 
@@ -170,13 +258,19 @@ asio::awaitable<void> connection::async_connect(const endpoint& ep, const connec
             if (e) ec = net_error(diag, e, "connect to", ep);
             co_return;
         }
-        auto results = co_await resolve(ex_, ep, params, ec, diag);
+        // Through a proxy, only the proxy's name is resolved here; the server's goes to it.
+        const endpoint proxy_ep = params.proxy ? endpoint{params.proxy->host, params.proxy->port, false} : ep;
+        auto results = co_await resolve(ex_, proxy_ep, params, ec, diag);
         if (ec) co_return;
         tcp::socket sock(ex_);
         auto [ce, connected] = co_await asio::async_connect(sock, results, nothrow);
         if (ce) {
-            ec = net_error(diag, ce, "connect to", ep);
+            ec = net_error(diag, ce, params.proxy ? "connect to the SOCKS5 proxy" : "connect to", proxy_ep);
             co_return;
+        }
+        if (params.proxy) {
+            co_await socks5_handshake(sock, ep, *params.proxy, ec, diag);
+            if (ec) co_return;
         }
         sock.set_option(tcp::no_delay(true));
         if (params.tls.enabled) {

@@ -100,7 +100,8 @@ asio::awaitable<void> monitor::check(morm::topology::server_description& sd, boo
         conn_ = std::make_unique<connection>(ex_);
         co_await conn_->async_connect(p_.ep, *p_.conn, ec, diag);
     }
-    awaited = !ec && tv_.has_value();
+    // The polling protocol ignores the server's topologyVersion: every check is a plain hello.
+    awaited = !ec && tv_.has_value() && p_.streaming;
     auto topo = topo_.lock();
     morm::topology::sdam_event ev;
     ev.address = p_.address;
@@ -111,7 +112,7 @@ asio::awaitable<void> monitor::check(morm::topology::server_description& sd, boo
     }
     bson_t reply_copy = BSON_INITIALIZER;
     if (!ec) {
-        const auto tv = tv_;
+        const auto tv = p_.streaming ? tv_ : std::nullopt;
         const auto wait = p_.heartbeat;
         auto build = [&](bson_t* b) {
             BSON_APPEND_INT32(b, "hello", 1);
@@ -193,7 +194,7 @@ asio::awaitable<void> monitor::run(std::uint64_t gen) {
         }
         known = sd.is_known();
         if (topo->idle()) park();  // nothing waits for this server's state: pause
-        if (sd.topology_version && !rtt_running_) {
+        if (p_.streaming && sd.topology_version && !rtt_running_) {
             rtt_running_ = true;
             asio::co_spawn(ex_, [self = shared_from_this(), gen]() { return self->rtt_loop(gen); }, asio::detached);
         }

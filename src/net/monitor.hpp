@@ -1,7 +1,8 @@
 // One server's monitor (server-monitoring.md): its own connection (no auth, no command
-// monitoring), a hello every heartbeatFrequencyMS, or the awaitable hello (topologyVersion +
-// maxAwaitTimeMS) when the server offers it, with a separate RTT loop in that case; the
-// averaged RTT; one immediate retry after a network error on a known server.
+// monitoring), a hello every heartbeatFrequencyMS, or, when streaming is allowed
+// (serverMonitoringMode stream, or auto outside FaaS) and the server offers it, the awaitable
+// hello (topologyVersion + maxAwaitTimeMS) with a separate RTT loop; the averaged RTT; one
+// immediate retry after a network error on a known server.
 #pragma once
 
 #include <morm/net/connection.hpp>
@@ -28,6 +29,9 @@ struct monitor_params {
     std::shared_ptr<const connection_params> conn;  ///< no auth, no listener
     std::chrono::milliseconds heartbeat{10000};
     std::chrono::milliseconds min_heartbeat{500};
+    /// False for serverMonitoringMode=poll (or auto on FaaS): plain hellos only, never the
+    /// awaitable one, and no separate RTT connection.
+    bool streaming = true;
 };
 
 class monitor : public std::enable_shared_from_this<monitor> {

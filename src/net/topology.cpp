@@ -149,7 +149,8 @@ void topology::add_server(const std::string& address, std::vector<std::function<
         mp->auth.reset();
         mp->listener = nullptr;
         mp->error_observer = nullptr;
-        monitor_params m{address, ep, std::move(mp), p_.heartbeat_frequency, p_.min_heartbeat_frequency};
+        monitor_params m{address, ep, std::move(mp), p_.heartbeat_frequency, p_.min_heartbeat_frequency,
+                         p_.streaming_monitoring};
         e.mon = std::make_shared<monitor>(ex_, std::move(m), weak_from_this());
         after.push_back([mon = e.mon] { mon->start(); });
     }

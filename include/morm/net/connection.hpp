@@ -17,6 +17,7 @@
 #pragma once
 
 #include <morm/error.hpp>
+#include <morm/uri.hpp>
 #include <morm/wire/algo/frame_reader.hpp>
 #include <morm/wire/frame_buffer.hpp>
 #include <morm/wire/handshake.hpp>
@@ -92,6 +93,10 @@ struct connection_params {
     /// "ip:port" of a DNS server: host names are resolved through it (c-ares, net/dns.hpp)
     /// instead of the system resolver. Empty: the system resolver.
     std::string dns_server;
+    /// SOCKS5 proxy (proxyHost...): TCP connections go through it, the server's host name
+    /// sent unresolved (RFC 1928 ATYP 3; IP literals as ATYP 1/4), with RFC 1929
+    /// username/password authentication when both are set. Unix sockets connect directly.
+    std::optional<proxy_options> proxy;
     /// Called by the driver when a run on a connection ends in an error (network, timeout,
     /// protocol, or a server error): how the topology learns of application errors.
     std::function<void(const class connection&, const error_code&, const diagnostics&)> error_observer;

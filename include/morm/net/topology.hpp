@@ -41,6 +41,8 @@ struct topology_params {
     morm::topology::sdam_options sdam;
     std::chrono::milliseconds heartbeat_frequency{10000};
     std::chrono::milliseconds min_heartbeat_frequency{500};
+    /// serverMonitoringMode resolved: false polls (connection_string::streaming_monitoring()).
+    bool streaming_monitoring = true;
     std::chrono::milliseconds server_selection_timeout{30000};
     std::chrono::milliseconds local_threshold{15};
     /// Application connections (TLS, handshake, auth, command monitoring).
