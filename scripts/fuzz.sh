@@ -53,7 +53,7 @@ fi
 # libFuzzer options per harness. fuzz_bson may grow inputs large enough for deep nesting.
 extra_args() {
     case $1 in
-        fuzz_bson) echo "-max_len=65536" ;;
+        fuzz_bson) echo "-max_len=131072" ;;
         fuzz_model_decode | fuzz_op_msg) echo "-max_len=16384" ;;
         *) echo "" ;;
     esac
