@@ -15,9 +15,12 @@ log() { echo "deps: $*" >&2; }
 # libc-ares-dev: the DNS resolver behind mongodb+srv://. dnsmasq-base: the throwaway DNS
 # server of the [dns]/[srv] tests; it is the bare binary, where the dnsmasq package would
 # also install and start a system-wide DNS service on port 53.
+# clang (14) builds the libFuzzer harnesses (scripts/fuzz.sh); libclang-rt-14-dev holds
+# libFuzzer and the sanitizer runtimes (only a Recommends of clang, so named here), and
+# llvm-14 the llvm-symbolizer that puts file:line into sanitizer stacks.
 APT_PACKAGES=(g++ cmake ninja-build pkg-config git python3 python3-pip curl unzip ca-certificates
               libboost1.81-dev libbson-dev libfmt-dev catch2 libssl-dev openssl
-              libmongoc-dev libc-ares-dev dnsmasq-base)
+              libmongoc-dev libc-ares-dev dnsmasq-base clang libclang-rt-14-dev llvm-14)
 APT_BENCH=(wrk gnuplot-nox)
 
 want=("${APT_PACKAGES[@]}")
