@@ -22,7 +22,7 @@ enum class Color { red, green, blue };
 MORM_ENUM_STRINGS(Color, red, green, blue);
 enum class Level : std::int32_t { low = 1, high = 5 };  // stored as its integer
 enum class Small : std::uint8_t { a = 0, b = 200 };     // integer, range-checked to 8 bits
-enum Plain { plain_a, plain_b, plain_c };               // no fixed underlying type
+enum Plain : int { plain_a, plain_b, plain_c };         // unscoped (an unfixed one does not compile)
 
 struct Leaf {
     std::int32_t n = 0;
