@@ -21,6 +21,7 @@
 #include <catch2/catch.hpp>
 
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 
@@ -40,6 +41,7 @@ using doc = morm::bson::document;
 using bytes = std::vector<std::uint8_t>;
 using morm::errc;
 using namespace std::chrono_literals;
+using namespace boost::asio::experimental::awaitable_operators;
 
 namespace hostile {
 struct Item {
@@ -147,6 +149,13 @@ mock_action next_batch(const recorded_command& c, std::string_view cursor_fields
 
 mock_action body(std::string_view j) { return mock_action::reply(json(j)); }
 
+/// An empty batch of the live cursor `c` asks about, 20 ms late.
+mock_action slow_empty_batch(const recorded_command& c) {
+    bytes b = reply_to(c, R"({"cursor": {"id": {"$numberLong": ")" + cursor_id_of(c) +
+                              R"("}, "ns": "h.items", "nextBatch": []}, "ok": 1})");
+    return mock_action::raw_then({}, 20ms, std::move(b));
+}
+
 // ------------------------------------------------------------------ client operations
 
 enum class op {
@@ -165,6 +174,7 @@ enum class op {
     find_one_and_update,
     list_indexes,
     txn_commit,           // ORM session, transactional: insert + commitTransaction
+    cancelled_next,       // batchSize 2, then next() until it is cancelled after 300 ms
 };
 
 /// What an operation ended with. `result` summarises a success ("s1", "5", "inserted"...).
@@ -264,6 +274,18 @@ asio::awaitable<std::string> run_op(morm::engine& eng, op what) {
         case op::list_indexes: {
             auto v = co_await coll.list_indexes();
             co_return std::to_string(v.size());
+        }
+        case op::cancelled_next: {
+            morm::find_options fo;
+            fo.batch_size = 2;
+            auto cur = co_await coll.find(all, fo);
+            for (;;) {
+                asio::steady_timer t(co_await asio::this_coro::executor);
+                t.expires_after(300ms);
+                auto r = co_await (cur.next(asio::use_awaitable) || t.async_wait(asio::use_awaitable));
+                if (r.index() == 1) co_return "cancelled";
+                if (!std::get<0>(r)) co_return "ended";
+            }
         }
         case op::txn_commit: {
             morm::session_options so;
@@ -762,6 +784,11 @@ std::vector<scenario> cursor_rows() {
         {"getMore: empty batches forever from a live cursor", "getMore",
          [](auto& c) { return next_batch(c, R"("ns": "h.items", "nextBatch": [])"); }, op::find_all,
          fails(errc::protocol, "consecutive empty batches"), 0},
+        {"getMore: slow empty batches end at timeoutMS for the whole next()", "getMore",
+         [](auto& c) { return slow_empty_batch(c); }, op::find_all, fails(errc::timeout, "timed out"), 0, nullptr,
+         nullptr, 0ms, "&timeoutMS=600"},
+        {"getMore: slow empty batches and next() cancelled", "getMore", [](auto& c) { return slow_empty_batch(c); },
+         op::cancelled_next, succeeds("cancelled"), 0},
         {"getMore: a few empty batches then the rest", "getMore",
          [](auto& c) { return next_batch(c, R"("ns": "h.items", "nextBatch": [])"); }, op::find_all,
          succeeds("s1,s2,s3,s4,s5"), 5},
