@@ -357,6 +357,11 @@ asio::awaitable<cursor> open_cursor(const std::shared_ptr<detail::client_state>&
     co_await run(
         *st, db, c, [&](bson::document_view r, diagnostics& d) { return Command::parse(r, cb, d); }, route, ec, diag);
     if (ec) co_return cursor{};
+    // Every entry of the first batch is a document, or the reply is refused: an entry of
+    // another type would otherwise vanish from the results without a word.
+    if ((ec = wire::check_batch(cb.batch.data(), static_cast<std::uint32_t>(cb.batch.size()), "cursor.firstBatch",
+                                diag)))
+        co_return cursor{};
     auto ex = co_await asio::this_coro::executor;
     cursor out(ex, st, db, cursor_coll, cb.id, std::move(cb.batch), batch_size, limit);
     out.pin(std::move(server), std::move(session));
@@ -380,17 +385,21 @@ bool pipeline_writes(const std::vector<bson::document>& pipeline) {
     return k == "$out" || k == "$merge";
 }
 
-/// Appends every document of a cursor's first batch to `out`.
-void append_batch(bson::document_view batch, std::vector<bson::document>& out) {
+/// Appends every document of a cursor batch to `out`; errc::protocol when an entry is
+/// not a document (never skipped silently).
+[[nodiscard]] error_code append_batch(bson::document_view batch, std::vector<bson::document>& out,
+                                      diagnostics& diag) {
+    if (auto e = wire::check_batch(batch.data(), static_cast<std::uint32_t>(batch.size()), "cursor batch", diag))
+        return e;
     bson_iter_t it;
-    if (!batch.init_iter(it)) return;
+    if (!batch.init_iter(it)) return {};
     while (bson_iter_next(&it)) {
-        if (!BSON_ITER_HOLDS_DOCUMENT(&it)) continue;
         std::uint32_t len = 0;
         const std::uint8_t* data = nullptr;
         bson_iter_document(&it, &len, &data);
         out.emplace_back().assign(bson::document_view(data, len));
     }
+    return {};
 }
 
 /// Appends the batches after the first of a cursor the server left open (listIndexes,
@@ -411,17 +420,21 @@ asio::awaitable<void> drain(detail::client_state& st, const std::string& db, std
                 wire::cursor_reply cr;
                 if (auto e = wire::parse_cursor_reply(&body, cr, d)) return e;
                 id = cr.id;
-                append_batch(bson::document_view(cr.batch_data, cr.batch_len), out);
-                return {};
+                return append_batch(bson::document_view(cr.batch_data, cr.batch_len), out, d);
             },
             ec, diag);
     }
 }
 
 /// The outcome of a single write (update_one, delete_many, ...) from its bulk run: its
-/// write error as a plain error with the server's code and codeName.
+/// write error as a plain error with the server's code and codeName. A malformed reply
+/// stays errc::protocol (what went wrong), its message saying the outcome is unknown.
 void single_write_failure(const bulk_write_result& r, error_code& ec, diagnostics& d) {
     if (!ec || r.errors.empty()) return;
+    if (ec == errc::protocol) {
+        d.message += " (the write's outcome is unknown: it may or may not have been applied)";
+        return;
+    }
     const auto& we = r.errors.front();
     d.clear();
     d.server_code = we.code;
@@ -512,7 +525,7 @@ asio::awaitable<insert_one_result> collection::insert_one_impl(const bson::docum
     const std::vector<bson::document> one{doc};
     auto r = co_await insert_many_impl(one, opts, ec, diag);
     insert_one_result out;
-    if (!ec) out.inserted_id = r.inserted_ids.at(0);
+    if (auto it = r.inserted_ids.find(0); !ec && it != r.inserted_ids.end()) out.inserted_id = it->second;
     co_return out;
 }
 
@@ -658,7 +671,10 @@ asio::awaitable<insert_one_result> collection::insert_one(const bson::document& 
     diagnostics diag;
     auto r = co_await self.insert_many_impl(one, o, ec, diag);
     if (ec) throw_write_failure(ec, std::move(diag), std::move(r));
-    co_return insert_one_result{r.inserted_ids.at(0)};
+    // find, not at(): no std::out_of_range may leave the API, whatever the reply said.
+    insert_one_result out;
+    if (auto it = r.inserted_ids.find(0); it != r.inserted_ids.end()) out.inserted_id = it->second;
+    co_return out;
 }
 
 asio::awaitable<bulk_write_result> collection::insert_many(const std::vector<bson::document>& docs,
@@ -731,7 +747,7 @@ asio::awaitable<std::optional<bson::document>> collection::find_one_impl(const b
     if (ec) co_return out;
     // limit 1 + singleBatch: the server closed the cursor; its one document is in the batch.
     std::vector<bson::document> docs;
-    append_batch(c.batch(), docs);
+    if ((ec = append_batch(c.batch(), docs, diag))) co_return out;
     if (!docs.empty()) out = std::move(docs.front());
     co_return out;
 }
@@ -875,7 +891,7 @@ asio::awaitable<std::vector<bson::document>> collection::list_indexes_impl(error
         *st_, db_, cmds::list_indexes{db_, name_},
         [&](bson::document_view r, diagnostics& d) { return cmds::list_indexes::parse(r, cb, d); }, ec, diag);
     std::vector<bson::document> out;
-    if (!ec) append_batch(cb.batch, out);
+    if (!ec) ec = append_batch(cb.batch, out, diag);
     if (!ec) co_await drain(*st_, db_, name_, cb.id, out, ec, diag);
     if (ec) out.clear();
     co_return out;

@@ -6,6 +6,8 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 
+#include <fmt/format.h>
+
 namespace morm {
 
 namespace {
@@ -148,7 +150,14 @@ asio::awaitable<std::optional<bson::document_view>> cursor::next(error_code& ec,
         }
         if (iter_valid_ && bson_iter_next(&iter_)) {
             ++pos_;
-            if (!BSON_ITER_HOLDS_DOCUMENT(&iter_)) continue;
+            if (!BSON_ITER_HOLDS_DOCUMENT(&iter_)) {
+                // Batches are checked when they arrive (wire::check_batch); one built some
+                // other way still never loses an entry silently.
+                diag.clear();
+                diag.message = fmt::format("cursor batch entry {} is not a document", pos_ - 1);
+                ec = make_error_code(errc::protocol);
+                co_return std::nullopt;
+            }
             std::uint32_t len;
             const std::uint8_t* data;
             bson_iter_document(&iter_, &len, &data);

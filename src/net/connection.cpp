@@ -175,6 +175,18 @@ struct connection::streams {
         if (!plain) co_return std::tuple<error_code, std::size_t>{asio::error::not_connected, 0};  // socketless
         co_return co_await plain->async_read_some(b, nothrow);
     }
+    /// Bytes readable now without blocking. TLS: only records OpenSSL already decrypted;
+    /// raw bytes may be a TLS 1.3 session ticket, which is no reply.
+    std::size_t readable() const {
+        error_code ignored;
+        if (tls) {
+            const int n = SSL_pending(const_cast<ssl::stream<tcp::socket>&>(*tls).native_handle());
+            return n > 0 ? static_cast<std::size_t>(n) : 0;
+        }
+        if (local && local->is_open()) return local->available(ignored);
+        if (plain && plain->is_open()) return plain->available(ignored);
+        return 0;
+    }
     bool is_open() const {
         if (tls) return tls->lowest_layer().is_open();
         if (local) return local->is_open();
@@ -236,6 +248,11 @@ connection::connection(executor_type ex, endpoint remote, unconnected_t) : conne
 connection::~connection() = default;
 
 bool connection::is_open() const noexcept { return socketless_open_ || s_->is_open(); }
+
+bool connection::has_unsolicited_input() const noexcept {
+    if (!is_open()) return false;
+    return in_.buffered() > 0 || s_->readable() > 0;
+}
 
 void connection::close() noexcept {
     socketless_open_ = false;

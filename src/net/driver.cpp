@@ -105,6 +105,13 @@ public:
         c_.notify(ev);
     }
 
+    /// Drops the frames already answered: a run of many round trips (getMore after getMore)
+    /// keeps constant memory.
+    void forget_answered() {
+        flights_.erase(flights_.begin(), flights_.begin() + static_cast<std::ptrdiff_t>(next_));
+        next_ = 0;
+    }
+
     /// `failed` for every frame still unanswered when the run ends.
     void abandon(const diagnostics& why) {
         const std::string server = c_.remote().to_string();
@@ -197,6 +204,10 @@ asio::awaitable<void> runner::run(error_code& ec, diagnostics& diag) {
     }
     // Replies still due, or a reply that made no sense: the stream position is unknown.
     if (expected_ > delivered_ || ec == errc::protocol) c_.close();
+    // Bytes beyond every reply asked for (a second reply to one request, a frame sent
+    // unasked): kept, they would be read as the answer to the connection's next request.
+    // The run itself got the replies it asked for, so its result stands.
+    else if (c_.has_unsolicited_input()) c_.close();
     if (mon_.on()) mon_.abandon(diag);
     driver_access::touch(c_);
 }
@@ -207,6 +218,7 @@ asio::awaitable<void> runner::write_step(std::span<const std::uint8_t> bytes) {
         queue_.clear();
         delivered_ = expected_ = 0;
         rd_.discard_taken();
+        if (mon_.on()) mon_.forget_answered();
     }
     if (!c_.is_open()) {
         failure_diag_.clear();

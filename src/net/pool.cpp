@@ -143,7 +143,8 @@ pool::state pool::current_state() const {
 pool_event_reason pool::perished(const idle_entry& e, clock::time_point now) const {
     if (e.generation != generation_) return pool_event_reason::stale;
     if (pp_.max_idle_time.count() > 0 && now - e.since > pp_.max_idle_time) return pool_event_reason::idle;
-    if (!e.conn->is_open()) return pool_event_reason::error;
+    // Bytes that arrived while the connection sat idle answer no request of ours.
+    if (!e.conn->is_open() || e.conn->has_unsolicited_input()) return pool_event_reason::error;
     return pool_event_reason::none;
 }
 

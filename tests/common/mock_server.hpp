@@ -115,6 +115,7 @@ struct mock_action {
     std::chrono::milliseconds wait{0};
     std::vector<std::uint8_t> bytes;  ///< for raw: written to the socket as they are
     bool close_after = false;         ///< for raw: then close the connection
+    std::vector<std::uint8_t> later;  ///< for raw_then: written `wait` after `bytes`
 
     /// Handle the command normally (faults still apply).
     static mock_action proceed() { return {}; }
@@ -139,6 +140,16 @@ struct mock_action {
         a.what = kind::raw;
         a.bytes = std::move(b);
         a.close_after = close_after;
+        return a;
+    }
+    /// Write `first`, wait `pause`, write `second` (a reply in pieces, or a frame nobody
+    /// asked for arriving while the client's connection sits idle), then keep the
+    /// connection open or close it. The member reads nothing from this connection meanwhile.
+    static mock_action raw_then(std::vector<std::uint8_t> first, std::chrono::milliseconds pause,
+                                std::vector<std::uint8_t> second, bool close_after = false) {
+        mock_action a = raw(std::move(first), close_after);
+        a.wait = pause;
+        a.later = std::move(second);
         return a;
     }
     /// Wait, then handle normally (e.g. to make a client's socket timeout fire).
@@ -1502,6 +1513,12 @@ private:
             if (act.what == mock_action::kind::raw) {
                 auto [e, n] = co_await boost::asio::async_write(
                     c->sock, boost::asio::buffer(act.bytes.data(), act.bytes.size()), nothrow);
+                if (!e && !act.later.empty()) {
+                    co_await sleep(act.wait);
+                    auto [e2, n2] = co_await boost::asio::async_write(
+                        c->sock, boost::asio::buffer(act.later.data(), act.later.size()), nothrow);
+                    e = e2;
+                }
                 co_return !e && !act.close_after;
             }
         }

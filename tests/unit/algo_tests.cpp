@@ -960,7 +960,7 @@ TEST_CASE("algo: pipelined exchange hands replies over in request order", "[algo
 // ====================================================================== frames
 
 TEST_CASE("algo: frame reader reassembles a reply split across reads", "[algo]") {
-    bytes a = reply_frame(1, R"({"ok": 1, "cursor": {"id": 0, "ns": "d.c", "nextBatch": []}})");
+    bytes a = reply_frame(1, R"({"ok": 1, "cursor": {"id": 0, "ns": "db.items", "nextBatch": []}})");
     bytes b = reply_frame(2, R"({"ok": 1})");
     bytes stream = a;
     stream.insert(stream.end(), b.begin(), b.end());

@@ -14,6 +14,16 @@
 // getMore exchange; the operation completes with operation_aborted, the connection is
 // closed (never returned mid-reply), and the cursor keeps its id, so a later next() asks
 // the server again.
+// Empty batches: a live cursor may answer getMore with an empty batch; next() and
+// next_batch() then ask again, in a loop (constant memory, no recursion), all within one
+// exchange bounded by the client's operation timeout (timeoutMS) as a whole, each read by
+// socketTimeoutMS, and cancellable as above. morm's cursors are never tailable, so a
+// server that keeps answering empty batches is not making progress: after
+// wire::algo::get_more_algo::default_max_empty_batches (1000) in a row the call fails with
+// errc::protocol; the cursor keeps its id (killCursors still reaches the server).
+// Hostile replies: a batch entry that is not a document, a cursor id that is not an
+// integer, or a getMore reply for another namespace is errc::protocol, never skipped or
+// read as "exhausted".
 #pragma once
 
 #include <morm/bson/document.hpp>

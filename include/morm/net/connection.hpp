@@ -166,6 +166,12 @@ public:
     /// The handshake (and authentication) completed: later errors are "after handshake".
     bool established() const noexcept { return established_; }
     bool is_open() const noexcept;
+    /// Bytes arrived that no request asked for: a frame left in the read buffer after an
+    /// exchange, or (plain TCP and unix sockets, and TLS records already decrypted) data
+    /// readable while no request is in flight. Such a connection is out of step with the
+    /// server (a second reply to one request would be taken as the answer to the next):
+    /// the driver closes it after an exchange and a pool never hands it out.
+    bool has_unsolicited_input() const noexcept;
     /// Closes the socket; in-flight operations complete with an error.
     void close() noexcept;
 

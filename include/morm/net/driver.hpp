@@ -13,7 +13,9 @@
 // asio::error::operation_aborted.
 // Whenever the run ends with replies still unread, a network error, a protocol error, a
 // timeout or a cancellation, the connection is closed: its stream position is unknown, so
-// a pool never hands it out again.
+// a pool never hands it out again. So is a connection with bytes left over after the
+// replies the run asked for (a second reply to one request, an unsolicited frame): kept,
+// they would be taken as the answer to its next request. The run's own result stands.
 // Command monitoring: when the connection's params carry a listener, `started` is emitted
 // for each frame as it is written, `succeeded`/`failed` (ok:0) for each reply as the
 // algorithm receives it, and `failed` for each frame left unanswered, once each.

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace morm::wire {
@@ -24,6 +25,10 @@ struct write_error {
     std::string code_name;
     std::string message;
 };
+
+/// An integer field of a reply: int32, int64, or a double holding an integer in int64's
+/// range. False for any other type (never a silent 0, never an out-of-range cast).
+[[nodiscard]] bool read_integer(const bson_iter_t& it, std::int64_t& out) noexcept;
 
 /// Result of insert/update/delete commands.
 struct write_reply {
@@ -49,6 +54,12 @@ struct write_reply {
 
 /// Parses a write command reply. ok:0 gives errc::server_error (the whole command failed);
 /// writeErrors do NOT make this fail — they are per-document outcomes in `out`.
+/// A reply that does not have the documented shape is errc::protocol and `out` is left
+/// empty: `n`/`nModified` not non-negative integers; writeErrors not an array of documents
+/// each with an integer index >= 0 and an integer code (codeName/errmsg strings when
+/// present), or naming an index twice; writeConcernError not a document with an integer
+/// code; upserted not an array of {index, _id} documents. Whether each index lies inside
+/// the command's batch is the caller's to check (write_run_algo does).
 [[nodiscard]] error_code parse_write_reply(const bson_t* body, write_reply& out, diagnostics& diag);
 
 /// The `cursor` sub-document of find/aggregate/getMore/listX replies. The batch is a view
@@ -59,7 +70,15 @@ struct cursor_reply {
     const std::uint8_t* batch_data = nullptr;  ///< BSON array document (firstBatch/nextBatch)
     std::uint32_t batch_len = 0;
 };
+/// errc::protocol unless the reply has a `cursor` document with an int32/int64 `id`, a
+/// string `ns` when present, and a firstBatch/nextBatch array whose every element is a
+/// document (an entry of another type is never skipped silently).
 [[nodiscard]] error_code parse_cursor_reply(const bson_t* body, cursor_reply& out, diagnostics& diag);
+
+/// errc::protocol unless [data, data+len) is a BSON array of documents only; `what` names
+/// it in the message (e.g. "cursor.firstBatch").
+[[nodiscard]] error_code check_batch(const std::uint8_t* data, std::uint32_t len, std::string_view what,
+                                     diagnostics& diag);
 
 /// Copies a reply's message into diagnostics (helper for server errors).
 void fill_server_error(const bson_t* body, diagnostics& diag);

@@ -3,6 +3,8 @@
 #include <morm/wire/commands/get_more.hpp>
 #include <morm/wire/commands/kill_cursors.hpp>
 
+#include <fmt/format.h>
+
 namespace morm::wire::algo {
 
 next_action get_more_algo::send() {
@@ -31,6 +33,11 @@ next_action get_more_algo::resume(error_code ec, std::span<const std::uint8_t> f
         if (e == errc::server_error) id_ = 0;
         return next_action::done(e);
     }
+    if (!cr.ns.empty() && !ns_matches(cr.ns)) {
+        diag_.clear();
+        diag_.message = fmt::format("getMore reply names namespace '{}', the cursor is on '{}.{}'", cr.ns, db_, coll_);
+        return next_action::done(make_error_code(errc::protocol));
+    }
     id_ = cr.id;
     batch_data_ = cr.batch_data;
     batch_len_ = cr.batch_len;
@@ -40,7 +47,20 @@ next_action get_more_algo::resume(error_code ec, std::span<const std::uint8_t> f
     if (bson_init_static(&arr, batch_data_, batch_len_) && bson_iter_init(&it, &arr))
         while (bson_iter_next(&it)) ++count_;
     if (count_ > 0 || id_ == 0) return next_action::done();
+    if (++empty_ >= max_empty_) {
+        diag_.clear();
+        diag_.message = fmt::format(
+            "getMore: {} consecutive empty batches from live cursor {} on {}.{} (a non-tailable cursor; "
+            "the server is not making progress)",
+            empty_, id_, db_, coll_);
+        return next_action::done(make_error_code(errc::protocol));
+    }
     return send();  // an empty batch of a live cursor: ask again
+}
+
+bool get_more_algo::ns_matches(std::string_view ns) const noexcept {
+    return ns.size() == db_.size() + 1 + coll_.size() && ns.substr(0, db_.size()) == db_ && ns[db_.size()] == '.' &&
+           ns.substr(db_.size() + 1) == coll_;
 }
 
 next_action kill_cursors_algo::resume(error_code ec, std::span<const std::uint8_t> frame) {

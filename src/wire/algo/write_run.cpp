@@ -3,6 +3,8 @@
 #include <morm/wire/commands/write_commands.hpp>
 #include <morm/wire/reply.hpp>
 
+#include <fmt/format.h>
+
 #include <algorithm>
 
 namespace morm::wire::algo {
@@ -70,7 +72,10 @@ next_action write_run_algo::on_reply(std::span<const std::uint8_t> frame) {
     const write_frame& f = frames_[replies_];
     op_msg_view reply;
     if (auto e = parse_reply_frame(frame, f.request_id, reply, diag_)) return fail(e, replies_);
-    apply_reply(f, &reply.body);
+    // A reply of the wrong shape: what the server did with this frame (and the frames
+    // after it, whose replies come from the same confused server) is unknown. Not
+    // retried: a server that answers nonsense is not one to send the writes to again.
+    if (auto e = apply_reply(f, &reply.body)) return fail(e, replies_, false);
     if (++replies_ < frames_.size()) return next_action::read();
     if (!retry_.empty() && !retried_) {
         // A command was refused with a retryable error (e.g. NotWritablePrimary): this server
@@ -100,8 +105,8 @@ bool write_run_algo::ordered_failed(std::size_t gi) const {
     return false;
 }
 
-next_action write_run_algo::fail(error_code ec, std::size_t first_unanswered) {
-    if (!retried_) keep_for_retry(first_unanswered, frames_.size());
+next_action write_run_algo::fail(error_code ec, std::size_t first_unanswered, bool retry) {
+    if (retry && !retried_) keep_for_retry(first_unanswered, frames_.size());
     // Frames written but unanswered: the server may or may not have applied them.
     for (std::size_t i = first_unanswered; i < frames_.size(); ++i) {
         auto& g = groups_[frames_[i].group];
@@ -117,11 +122,17 @@ next_action write_run_algo::fail(error_code ec, std::size_t first_unanswered) {
     return next_action::done(ec);
 }
 
-void write_run_algo::apply_reply(const write_frame& f, const bson_t* body) {
+error_code write_run_algo::apply_reply(const write_frame& f, const bson_t* body) {
     auto& g = groups_[f.group];
     write_reply r;
     diagnostics d;
-    if (auto e = commands::parse_write_command_reply(body, r, d); e && !retried_ && retryable_reply(d)) {
+    auto e = commands::parse_write_command_reply(body, r, d);
+    if (!e) e = check_reply_indexes(f, r, d);
+    if (e == errc::protocol) {
+        diag_ = std::move(d);
+        return e;
+    }
+    if (e && !retried_ && retryable_reply(d)) {
         // Not applied, and safe to send again elsewhere with the same txnNumber.
         for (auto idx : f.items) {
             auto& o = g.outcomes[idx];
@@ -134,18 +145,18 @@ void write_run_algo::apply_reply(const write_frame& f, const bson_t* body) {
         retry_code_ = d.server_code;
         diag_ = d;
         retry_.push_back(f);
-        return;
+        return {};
     } else if (e) {
         // The whole command failed: every item of the frame is rejected with that reason.
         for (auto idx : f.items) {
             auto& o = g.outcomes[idx];
             o.st = item_outcome::state::failed;
-            o.error = e == errc::server_error ? errc::server_error : errc::protocol;
+            o.error = errc::server_error;
             o.code = d.server_code;
             o.code_name = d.code_name;
             o.message = d.message;
         }
-        return;
+        return {};
     }
     g.n += r.n;
     g.n_modified += r.n_modified;
@@ -153,7 +164,6 @@ void write_run_algo::apply_reply(const write_frame& f, const bson_t* body) {
     if (f.items.size() == 1) g.outcomes[f.items.front()].n = r.n;
     std::size_t first_error = f.items.size();
     for (auto& we : r.write_errors) {
-        if (we.index < 0 || static_cast<std::size_t>(we.index) >= f.items.size()) continue;
         auto& o = g.outcomes[f.items[static_cast<std::size_t>(we.index)]];
         o.st = item_outcome::state::failed;
         o.error = errc::write_error;
@@ -170,12 +180,32 @@ void write_run_algo::apply_reply(const write_frame& f, const bson_t* body) {
         }
     }
     for (auto& u : r.upserted) {
-        if (u.index < 0 || static_cast<std::size_t>(u.index) >= f.items.size()) continue;
         write_group::upsert_info ui{f.items[static_cast<std::size_t>(u.index)], {}};
         bson_value_copy(&u.id, &ui.id);
         g.upserted.push_back(ui);
     }
     if (r.write_concern_error) g.write_concern_error = std::move(r.write_concern_error);
+    return {};
+}
+
+error_code write_run_algo::check_reply_indexes(const write_frame& f, const write_reply& r, diagnostics& d) const {
+    // parse_write_reply checked types, signs and duplicates; only this frame knows its size.
+    const std::size_t size = f.items.size();
+    auto outside = [&](std::string_view what, std::int32_t index) {
+        d.clear();
+        d.message = fmt::format("write reply: {} index {} is outside the command's {} statements", what, index, size);
+        return make_error_code(errc::protocol);
+    };
+    for (const auto& we : r.write_errors)
+        if (static_cast<std::size_t>(we.index) >= size) return outside("writeErrors", we.index);
+    for (const auto& u : r.upserted)
+        if (static_cast<std::size_t>(u.index) >= size) return outside("upserted", u.index);
+    if (groups_[f.group].kind == write_kind::insert && r.n > static_cast<std::int64_t>(size)) {
+        d.clear();
+        d.message = fmt::format("write reply: n = {} documents inserted of the {} sent", r.n, size);
+        return make_error_code(errc::protocol);
+    }
+    return {};
 }
 
 }  // namespace morm::wire::algo

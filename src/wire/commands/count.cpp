@@ -1,6 +1,7 @@
 #include <morm/wire/commands/aggregate.hpp>
 #include <morm/wire/commands/count.hpp>
 #include <morm/wire/commands/find.hpp>
+#include <morm/wire/reply.hpp>
 
 #include <string>
 
@@ -9,8 +10,8 @@ namespace morm::wire::commands {
 namespace {
 [[nodiscard]] error_code read_n(bson_iter_t& it, std::string_view op, const char* field, std::int64_t& n,
                                 diagnostics& diag) {
-    if (!BSON_ITER_HOLDS_NUMBER(&it)) return malformed(diag, op, std::string(field) + " is not a number");
-    n = bson_iter_as_int64(&it);
+    // read_integer, not bson_iter_as_int64: casting a double such as 1e300 is undefined.
+    if (!read_integer(it, n) || n < 0) return malformed(diag, op, std::string(field) + " is not a number (a non-negative integer)");
     return {};
 }
 }  // namespace

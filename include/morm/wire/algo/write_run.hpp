@@ -7,7 +7,10 @@
 // and every reply is mapped back to per-item outcomes: ok / failed (writeError, ok:0,
 // too large) / unacknowledged (its frame was written, its reply never came) / pending
 // (never sent). On an I/O or protocol failure the run is done with that error; items
-// acknowledged before keep their outcome.
+// acknowledged before keep their outcome. A reply that parses as OP_MSG but whose body is
+// malformed (see wire::parse_write_reply: corrupt writeErrors, an index outside the
+// command, counts of the wrong type) is a protocol failure too: its frame and the frames
+// after it are `unacknowledged` (outcome unknown), never `ok`, and are not retried.
 #pragma once
 
 #include <morm/client/batch_write.hpp>
@@ -19,6 +22,10 @@
 #include <cstdint>
 #include <span>
 #include <vector>
+
+namespace morm::wire {
+struct write_reply;
+}
 
 namespace morm::wire::algo {
 
@@ -57,8 +64,11 @@ private:
     enum class step : std::uint8_t { start, planning, writing, reading, finished, retrying };
     next_action plan_next();
     next_action on_reply(std::span<const std::uint8_t> frame);
-    next_action fail(error_code ec, std::size_t first_unanswered);
-    void apply_reply(const write_frame& f, const bson_t* body);
+    next_action fail(error_code ec, std::size_t first_unanswered, bool retry = true);
+    /// Maps one reply to its frame's outcomes; errc::protocol (diag_ says why) when the
+    /// reply is malformed, and then nothing of it is applied.
+    error_code apply_reply(const write_frame& f, const bson_t* body);
+    error_code check_reply_indexes(const write_frame& f, const write_reply& r, diagnostics& d) const;
     bool ordered_failed(std::size_t gi) const;
     bool retryable_reply(const diagnostics& d) const;
     void keep_for_retry(std::size_t first, std::size_t last);
