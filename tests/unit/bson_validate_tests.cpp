@@ -312,3 +312,95 @@ TEST_CASE("bson_validate: the depth limit is 200 levels", "[bson_validate]") {
         CHECK_THAT(e.what(), Catch::Contains("200"));
     }
 }
+
+// --- network ingress: every reply document is validated when the frame is parsed ----------
+
+namespace {
+
+/// An OP_MSG reply frame: header, no flags, the body section, then `sections` as given.
+bytes frame(const bytes& body, std::initializer_list<bytes> sections = {}) {
+    bytes f = cat({i32(0), i32(9), i32(7), i32(2013), i32(0), bytes{0}, body});
+    for (const auto& s : sections) f.insert(f.end(), s.begin(), s.end());
+    return patch(f, 0, static_cast<std::int32_t>(f.size()));
+}
+/// A kind-1 section: identifier, then the documents.
+bytes sequence(std::string_view ident, std::initializer_list<bytes> docs) {
+    bytes inner = cat({raw(ident), zeros(1)});
+    for (const auto& d : docs) inner.insert(inner.end(), d.begin(), d.end());
+    return cat({bytes{1}, i32(static_cast<std::int32_t>(inner.size() + 4)), inner});
+}
+
+morm::error_code parse(const bytes& f, morm::diagnostics& diag) {
+    morm::wire::op_msg_view v;
+    return morm::wire::parse_op_msg(f, v, diag);
+}
+
+const bytes ok_doc = doc({el(0x10, "ok", i32(1))});
+
+/// {cursor: {firstBatch: [{name: <name>}], id: 0}, ok: 1}
+bytes find_reply(const bytes& name) {
+    return doc({el(0x03, "cursor", doc({el(0x04, "firstBatch", doc({el(0x03, "0", doc({el(0x02, "name", name)}))})),
+                                        el(0x12, "id", zeros(8))})),
+                el(0x10, "ok", i32(1))});
+}
+
+}  // namespace
+
+TEST_CASE("bson_validate: a well-formed reply frame parses", "[bson_validate]") {
+    morm::diagnostics diag;
+    CHECK_FALSE(parse(frame(find_reply(str("ok"))), diag));
+    CHECK_FALSE(parse(frame(ok_doc, {sequence("documents", {doc({}), ok_doc})}), diag));
+    CHECK_FALSE(parse(frame(ok_doc, {sequence("documents", {})}), diag));
+}
+
+TEST_CASE("bson_validate: a corrupt document in a reply body is a protocol error saying where", "[bson_validate]") {
+    morm::diagnostics diag;
+    auto ec = parse(frame(find_reply(str("J\xC3\x28n"))), diag);
+    CHECK(ec == morm::errc::protocol);
+    CHECK_THAT(diag.message, Catch::Contains("UTF-8") && Catch::Contains("cursor.firstBatch.0.name") &&
+                                 Catch::Contains("body"));
+
+    // A nested document whose last byte is not 0 (libbson's iterator stops before it).
+    ec = parse(frame(doc({el(0x03, "o", cat({i32(8), bytes{0x0A}, raw("a"), zeros(1), bytes{0x01}})),
+                          el(0x10, "ok", i32(1))})),
+               diag);
+    CHECK(ec == morm::errc::protocol);
+    CHECK_THAT(diag.message, Catch::Contains("0 byte"));
+
+    // 10000 levels: refused, not a stack overflow.
+    const bytes deep = nested(10'000);
+    ec = parse(frame(deep), diag);
+    CHECK(ec == morm::errc::protocol);
+    CHECK_THAT(diag.message, Catch::Contains("deeper than 200"));
+}
+
+TEST_CASE("bson_validate: a corrupt document in a document sequence is a protocol error", "[bson_validate]") {
+    morm::diagnostics diag;
+    const bytes bad = doc({el(0x08, "flag", {7})});
+    auto ec = parse(frame(ok_doc, {sequence("documents", {ok_doc, bad})}), diag);
+    CHECK(ec == morm::errc::protocol);
+    CHECK_THAT(diag.message, Catch::Contains("'documents'") && Catch::Contains("document 1") &&
+                                 Catch::Contains("boolean") && Catch::Contains("flag"));
+
+    // The last document overruns the section.
+    bytes seq = sequence("documents", {ok_doc});
+    seq = cat({seq, i32(40), zeros(1)});
+    seq = patch(seq, 1, static_cast<std::int32_t>(seq.size() - 1));
+    ec = parse(frame(ok_doc, {seq}), diag);
+    CHECK(ec == morm::errc::protocol);
+
+    // Bytes after the last document that cannot hold one.
+    seq = cat({sequence("documents", {ok_doc}), zeros(3)});
+    seq = patch(seq, 1, static_cast<std::int32_t>(seq.size() - 1));
+    ec = parse(frame(ok_doc, {seq}), diag);
+    CHECK(ec == morm::errc::protocol);
+
+    // The identifier runs to the end of the section.
+    seq = cat({bytes{1}, i32(8), raw("docs")});
+    ec = parse(frame(ok_doc, {seq}), diag);
+    CHECK(ec == morm::errc::protocol);
+
+    // Identifier that is not UTF-8.
+    ec = parse(frame(ok_doc, {sequence("d\xFF", {ok_doc})}), diag);
+    CHECK(ec == morm::errc::protocol);
+}
