@@ -404,3 +404,106 @@ TEST_CASE("bson_validate: a corrupt document in a document sequence is a protoco
     ec = parse(frame(ok_doc, {sequence("d\xFF", {ok_doc})}), diag);
     CHECK(ec == morm::errc::protocol);
 }
+
+// --- dates -------------------------------------------------------------------------------
+
+namespace bvt {
+struct NsDate {
+    std::chrono::system_clock::time_point when{};
+};
+MORM_STRUCT(NsDate, when);
+struct MsDate {
+    std::chrono::sys_time<std::chrono::milliseconds> when{};
+};
+MORM_STRUCT(MsDate, when);
+struct SecDate {
+    std::chrono::sys_time<std::chrono::seconds> when{};
+};
+MORM_STRUCT(SecDate, when);
+struct Outer {
+    std::vector<NsDate> events;
+};
+MORM_STRUCT(Outer, events);
+struct Day {
+    std::chrono::year_month_day day{};
+};
+MORM_STRUCT(Day, day);
+}  // namespace bvt
+
+namespace {
+bytes date_doc(std::int64_t ms) {
+    bytes v(8);
+    auto u = static_cast<std::uint64_t>(ms);
+    for (int i = 0; i < 8; ++i) v[static_cast<std::size_t>(i)] = static_cast<std::uint8_t>(u >> (8 * i));
+    return doc({el(0x09, "when", v)});
+}
+constexpr std::int64_t end_of_9999 = 253'402'300'799'999;  // 9999-12-31T23:59:59.999Z
+}  // namespace
+
+TEST_CASE("bson_validate: sys_time<milliseconds> covers the whole BSON date range", "[bson_validate]") {
+    using namespace std::chrono;
+    for (std::int64_t ms : {end_of_9999, std::int64_t{-62'135'596'800'000} /* year 1 */,
+                            std::numeric_limits<std::int64_t>::max(), std::numeric_limits<std::int64_t>::min(),
+                            std::int64_t{0}, std::int64_t{-1}}) {
+        INFO(ms);
+        const bytes d = date_doc(ms);
+        bvt::MsDate m;
+        morm::diagnostics diag;
+        REQUIRE_FALSE(morm::codec::decode(bs::document_view(d.data(), d.size()), m, &diag));
+        CHECK(m.when.time_since_epoch().count() == ms);
+        auto back = morm::codec::encode(m);
+        CHECK(bytes(back.data(), back.data() + back.size()) == d);
+    }
+    const bytes d = date_doc(end_of_9999);
+    bvt::MsDate m;
+    REQUIRE_FALSE(morm::codec::decode(bs::document_view(d.data(), d.size()), m));
+    CHECK(year_month_day(floor<days>(m.when)) == year(9999) / December / 31);
+}
+
+TEST_CASE("bson_validate: a date outside a nanosecond time_point is a decode error naming the field", "[bson_validate]") {
+    for (std::int64_t ms : {end_of_9999, std::numeric_limits<std::int64_t>::max(),
+                            std::numeric_limits<std::int64_t>::min(), std::int64_t{-9'300'000'000'000}}) {
+        INFO(ms);
+        const bytes d = date_doc(ms);
+        bvt::NsDate n;
+        morm::diagnostics diag;
+        CHECK(morm::codec::decode(bs::document_view(d.data(), d.size()), n, &diag) == morm::errc::decode_error);
+        CHECK_THAT(diag.message, Catch::StartsWith("when: ") && Catch::Contains("milliseconds"));
+    }
+    // The path of a nested field.
+    const bytes outer = doc({el(0x04, "events", doc({el(0x03, "0", date_doc(0)), el(0x03, "1", date_doc(end_of_9999))}))});
+    bvt::Outer o;
+    morm::diagnostics diag;
+    CHECK(morm::codec::decode(bs::document_view(outer.data(), outer.size()), o, &diag) == morm::errc::decode_error);
+    CHECK_THAT(diag.message, Catch::StartsWith("events.1.when: "));
+    // In range: 2262-04-11 is the last day a nanosecond time_point holds.
+    const bytes fine = date_doc(9'000'000'000'000);
+    bvt::NsDate n;
+    CHECK_FALSE(morm::codec::decode(bs::document_view(fine.data(), fine.size()), n));
+    CHECK(n.when.time_since_epoch() == std::chrono::milliseconds(9'000'000'000'000));
+}
+
+TEST_CASE("bson_validate: seconds decode floored and encode beyond int64 milliseconds fails", "[bson_validate]") {
+    using namespace std::chrono;
+    const bytes d = date_doc(-1500);
+    bvt::SecDate s;
+    REQUIRE_FALSE(morm::codec::decode(bs::document_view(d.data(), d.size()), s));
+    CHECK(s.when.time_since_epoch() == seconds(-2));
+
+    s.when = sys_time<seconds>(seconds(std::numeric_limits<std::int64_t>::max() / 100));
+    bs::document out;
+    morm::diagnostics diag;
+    CHECK(morm::codec::encode_into(out.get(), s, &diag) == morm::errc::encode_error);
+    CHECK_THAT(diag.message, Catch::StartsWith("when: "));
+    // The largest seconds value that fits.
+    s.when = sys_time<seconds>(seconds(std::numeric_limits<std::int64_t>::max() / 1000));
+    CHECK_FALSE(morm::codec::encode_into(out.get(), s, &diag));
+}
+
+TEST_CASE("bson_validate: a year_month_day outside its year range is a decode error", "[bson_validate]") {
+    const bytes d = doc({el(0x09, "day", bytes{0, 0, 0, 0, 0, 0, 0, 0x80})});  // int64 min: year -292275055
+    bvt::Day y;
+    morm::diagnostics diag;
+    CHECK(morm::codec::decode(bs::document_view(d.data(), d.size()), y, &diag) == morm::errc::decode_error);
+    CHECK_THAT(diag.message, Catch::StartsWith("day: "));
+}
