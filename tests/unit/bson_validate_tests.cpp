@@ -501,9 +501,25 @@ TEST_CASE("bson_validate: seconds decode floored and encode beyond int64 millise
 }
 
 TEST_CASE("bson_validate: a year_month_day outside its year range is a decode error", "[bson_validate]") {
-    const bytes d = doc({el(0x09, "day", bytes{0, 0, 0, 0, 0, 0, 0, 0x80})});  // int64 min: year -292275055
-    bvt::Day y;
-    morm::diagnostics diag;
-    CHECK(morm::codec::decode(bs::document_view(d.data(), d.size()), y, &diag) == morm::errc::decode_error);
-    CHECK_THAT(diag.message, Catch::StartsWith("day: "));
+    // Midnight UTC 100,000,000 days before 1970 (about year -271,821): a real date, no year_month_day.
+    for (std::int64_t ms : {std::int64_t{-100'000'000} * 86'400'000, std::int64_t{100'000'000} * 86'400'000}) {
+        INFO(ms);
+        bytes d = date_doc(ms);
+        d[5] = 'd', d[6] = 'a', d[7] = 'y', d[8] = 0;  // key "when" -> "day" + NUL
+        d.erase(d.begin() + 9);
+        d = patch(d, 0, static_cast<std::int32_t>(d.size()));
+        bvt::Day y;
+        morm::diagnostics diag;
+        CHECK(morm::codec::decode(bs::document_view(d.data(), d.size()), y, &diag) == morm::errc::decode_error);
+        CHECK_THAT(diag.message, Catch::StartsWith("day: ") && Catch::Contains("out of range"));
+    }
+    // The extremes of year_month_day still decode.
+    using namespace std::chrono;
+    for (auto ymd : {year::min() / January / 1, year::max() / December / 31}) {
+        const bvt::Day in{ymd};
+        auto enc = morm::codec::encode(in);
+        bvt::Day out;
+        REQUIRE_FALSE(morm::codec::decode(enc.view(), out));
+        CHECK(out.day == ymd);
+    }
 }
