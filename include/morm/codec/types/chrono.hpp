@@ -28,7 +28,7 @@ namespace morm {
 
 namespace codec::detail {
 
-__extension__ using date_i128 = __int128;  // int64 × int64 products without overflow
+__extension__ typedef __int128 date_i128;  // int64 × int64 products without overflow
 
 /// `ticks` of `From` expressed in `To`, floored; false if it does not fit To's rep.
 template <class To, class From>
