@@ -314,6 +314,41 @@ TEST_CASE("bson_validate: the depth limit is 200 levels", "[bson_validate]") {
     }
 }
 
+TEST_CASE("bson_validate: validate() says what is wrong, at which byte and in which field", "[bson_validate]") {
+    std::string path = "untouched";
+    const bytes good = doc({el(0x10, "a", i32(1))});
+    CHECK(bs::validate(good.data(), good.size(), &path).ok());
+    CHECK(path == "untouched");  // only written for an invalid document
+
+    // The nested document's last byte (offset 14) is 1.
+    const bytes last = doc({el(0x03, "o", cat({i32(8), bytes{0x0A}, raw("a"), zeros(1), bytes{0x01}}))});
+    auto v = bs::validate(last.data(), last.size(), &path);
+    CHECK_THAT(v.reason, Catch::Equals("document does not end with a 0 byte"));
+    CHECK(v.offset == 14);
+    CHECK(path == "o");
+
+    // Invalid UTF-8 three levels down: the offset is the bad byte's.
+    const bytes utf = doc({el(0x03, "o", doc({el(0x04, "a", doc({el(0x02, "0", str("ab\xC3"))}))}))});
+    v = bs::validate(utf.data(), utf.size(), &path);
+    CHECK_THAT(v.reason, Catch::Equals("string is not valid UTF-8"));
+    CHECK(utf[v.offset] == 0xC3);
+    CHECK(path == "o.a.0");
+    CHECK(bs::describe(v, path) == fmt::format("string is not valid UTF-8 at byte {} (field 'o.a.0')", v.offset));
+
+    // A key that is not UTF-8 is not echoed into the path.
+    const bytes key = doc({el(0x03, "o", doc({el(0x0A, "\xFF", {})}))});
+    v = bs::validate(key.data(), key.size(), &path);
+    CHECK_THAT(v.reason, Catch::Equals("element key is not valid UTF-8"));
+    CHECK(path == "o");
+
+    // Top-level problems have no path.
+    v = bs::validate(good.data(), good.size() - 1, &path);
+    CHECK_THAT(v.reason, Catch::Equals("document length exceeds the bytes given"));
+    CHECK(path.empty());
+    CHECK_FALSE(bs::validate(nullptr, 0).ok());
+    CHECK(bs::validate(bs::document_view(good.data(), good.size())).ok());
+}
+
 // --- network ingress: every reply document is validated when the frame is parsed ----------
 
 namespace {
