@@ -19,36 +19,6 @@ struct json_deleter {
     void operator()(char* p) const noexcept { bson_free(p); }
 };
 
-// libbson 1.23's bson_validate(BSON_VALIDATE_UTF8) lets invalid UTF-8 through, so check
-// keys and string values ourselves after its structural check.
-bool utf8_ok(bson_iter_t& it, int depth) noexcept {
-    if (depth > 100) return false;
-    while (bson_iter_next(&it)) {
-        if (!bson_utf8_validate(bson_iter_key(&it), bson_iter_key_len(&it), false)) return false;
-        switch (bson_iter_type(&it)) {
-        case BSON_TYPE_UTF8:
-        case BSON_TYPE_SYMBOL:
-        case BSON_TYPE_CODE: {
-            std::uint32_t len = 0;
-            const char* s = bson_iter_type(&it) == BSON_TYPE_UTF8     ? bson_iter_utf8(&it, &len)
-                            : bson_iter_type(&it) == BSON_TYPE_SYMBOL ? bson_iter_symbol(&it, &len)
-                                                                      : bson_iter_code(&it, &len);
-            if (!bson_utf8_validate(s, len, true)) return false;
-            break;
-        }
-        case BSON_TYPE_DOCUMENT:
-        case BSON_TYPE_ARRAY: {
-            bson_iter_t child;
-            if (!bson_iter_recurse(&it, &child) || !utf8_ok(child, depth + 1)) return false;
-            break;
-        }
-        default:
-            break;
-        }
-    }
-    return it.err_off == 0;
-}
-
 // --- Code elements laid out by hand --------------------------------------------------------
 
 // Little-endian int32, the layout of every BSON length. Sizes past INT32_MAX are caught by
@@ -262,15 +232,6 @@ document parse_json(std::string_view json) {
 
 }  // namespace
 
-bool document_view::valid() const noexcept {
-    bson_t b;
-    if (!data_ || !bson_init_static(&b, data_, size_)) return false;
-    std::size_t offset = 0;
-    if (!bson_validate(&b, BSON_VALIDATE_NONE, &offset)) return false;
-    bson_iter_t it;
-    return bson_iter_init(&it, &b) && utf8_ok(it, 0);
-}
-
 document_view::iterator document_view::begin() const noexcept {
     iterator it;
     if (init_iter(it.it_) && bson_iter_next(&it.it_)) it.end_ = false;
@@ -350,7 +311,9 @@ bool append_code_w_scope(bson_t* dst, std::string_view key, std::string_view cod
 }
 
 document document::from_bytes(const std::uint8_t* data, std::size_t size) {
-    if (!document_view(data, size).valid()) throw morm::error(errc::protocol, "invalid BSON document");
+    std::string path;
+    if (validation v = validate(data, size, &path); !v.ok())
+        throw morm::error(errc::protocol, "invalid BSON document: " + describe(v, path));
     bson_t b;
     bson_init_static(&b, data, size);
     document d;

@@ -1,7 +1,10 @@
 #include <morm/wire/op_msg.hpp>
 
+#include <morm/bson/validate.hpp>
+
 #include <array>
 #include <cassert>
+#include <cstring>
 #include <fmt/format.h>
 
 namespace morm::wire {
@@ -28,6 +31,43 @@ std::int32_t read_i32(const std::uint8_t* p) noexcept {
     diag.clear();
     diag.message = std::move(msg);
     return make_error_code(errc::protocol);
+}
+
+// Every document from the network is validated here, once, before anything decodes it: the
+// decoders then walk it with libbson's iterators without checking again. `what` names the
+// document for the message ("OP_MSG body").
+template <class What>
+[[nodiscard]] error_code check_document(const std::uint8_t* d, std::size_t n, diagnostics& diag, What what) {
+    std::string path;  // filled (and so allocated) only for an invalid document
+    const bson::validation v = bson::validate(d, n, &path);
+    if (v.ok()) return {};
+    return fail(diag, fmt::format("{} is not a valid BSON document: {}", what(), bson::describe(v, path)));
+}
+
+// A kind-1 section's payload [start, end): a C string identifier, then BSON documents that
+// fill the rest exactly.
+[[nodiscard]] error_code check_sequence(const std::uint8_t* p, std::size_t start, std::size_t end, diagnostics& diag) {
+    const void* nul = std::memchr(p + start, 0, end - start);
+    if (!nul) return fail(diag, "OP_MSG document sequence identifier is not terminated inside its section");
+    const std::size_t ident_len = static_cast<std::size_t>(static_cast<const std::uint8_t*>(nul) - (p + start));
+    if (!bson::utf8_valid(p + start, ident_len)) return fail(diag, "OP_MSG document sequence identifier is not valid UTF-8");
+    const std::string_view ident(reinterpret_cast<const char*>(p + start), ident_len);
+    std::size_t pos = start + ident_len + 1;
+    for (std::size_t i = 0; pos < end; ++i) {
+        if (end - pos < 5)
+            return fail(diag, fmt::format("OP_MSG document sequence '{}' ends with {} bytes too short for document {}",
+                                          ident, end - pos, i));
+        const std::int32_t len = read_i32(p + pos);
+        if (len < 5 || static_cast<std::size_t>(len) > end - pos)
+            return fail(diag, fmt::format("OP_MSG document sequence '{}' document {}: length {} overruns the section",
+                                          ident, i, len));
+        if (auto e = check_document(p + pos, static_cast<std::size_t>(len), diag, [&] {
+                return fmt::format("OP_MSG document sequence '{}' document {}", ident, i);
+            }))
+            return e;
+        pos += static_cast<std::size_t>(len);
+    }
+    return {};
 }
 }  // namespace
 
@@ -189,6 +229,8 @@ void op_msg_writer::abandon() noexcept {
             std::int32_t len = read_i32(p + pos);
             if (len < 5 || static_cast<std::size_t>(len) > end - pos)
                 return fail(diag, fmt::format("OP_MSG body document length {} overruns the message", len));
+            if (auto e = check_document(p + pos, static_cast<std::size_t>(len), diag, [] { return "OP_MSG body"; }))
+                return e;
             if (!bson_init_static(&out.body, p + pos, static_cast<std::size_t>(len)))
                 return fail(diag, "OP_MSG body is not a valid BSON document");
             out.has_body = true;
@@ -198,6 +240,7 @@ void op_msg_writer::abandon() noexcept {
             std::int32_t len = read_i32(p + pos);
             if (len < 5 || static_cast<std::size_t>(len) > end - pos)
                 return fail(diag, fmt::format("OP_MSG document sequence length {} overruns the message", len));
+            if (auto e = check_sequence(p, pos + 4, pos + static_cast<std::size_t>(len), diag)) return e;
             pos += static_cast<std::size_t>(len);
         } else {
             return fail(diag, fmt::format("unknown OP_MSG section kind {}", kind));

@@ -5,6 +5,8 @@
 // e.g. a reply buffer, and is what decoding reads from.
 #pragma once
 
+#include <morm/bson/validate.hpp>
+
 #include <bson/bson.h>
 #include <fmt/format.h>
 
@@ -60,9 +62,10 @@ public:
     const std::uint8_t* data() const noexcept { return data_; }
     std::size_t size() const noexcept { return size_; }
 
-    /// True if the bytes are a structurally valid BSON document (recursively, incl. UTF-8 of
-    /// keys and strings).
-    bool valid() const noexcept;
+    /// True if the bytes are exactly one BSON document that passes every decode rule of the
+    /// BSON specification and nests at most `max_depth` levels (see `bson::validate`, which
+    /// also says why and where). Iterative: safe on any input.
+    bool valid() const noexcept { return bson::validate(data_, size_).ok(); }
 
     /// True if the document has no elements (also true for an invalid view).
     bool empty() const noexcept { return size_ <= 5; }
@@ -127,7 +130,7 @@ public:
     static document from_json(std::string_view json);
 
     /// Copies and validates BSON bytes. Throws `morm::error` (protocol) if they are not a
-    /// valid document.
+    /// valid document (see `document_view::valid`); the message says what is wrong and where.
     static document from_bytes(const std::uint8_t* data, std::size_t size);
     static document from_bytes(document_view v) { return from_bytes(v.data(), v.size()); }
 
@@ -171,6 +174,11 @@ private:
 
     bson_t doc_;
 };
+
+/// `validate` on a view.
+inline validation validate(document_view v, std::string* path = nullptr) noexcept {
+    return validate(v.data(), v.size(), path);
+}
 
 /// Appends JavaScript code (BSON 0x0D) under `key`, keeping every byte of `code`: libbson's
 /// bson_append_code takes a C string and so stops at the first NUL. False if `dst` would

@@ -120,9 +120,15 @@ struct op_msg_view {
     bool more_to_come() const noexcept { return (flag_bits & flags::more_to_come) != 0; }
 };
 
-/// Parses a complete frame (header included). Validates section kinds, sizes, BSON
-/// lengths and the checksum when present; kind-1 sections are accepted and skipped
-/// (servers only send them on exhaust cursors, which morm does not request).
+/// Parses a complete frame (header included). Validates section kinds, sizes and the
+/// checksum when present, and every document in full with `bson::validate` (depth-bounded,
+/// every decode rule of the BSON specification): the body and each document of each kind-1
+/// section, whose identifier must be a UTF-8 C string and whose documents must fill it
+/// exactly. So nothing downstream ever sees a corrupt document, and decoders may iterate
+/// the body without checking again. Kind-1 sections are then skipped (servers only send
+/// them on exhaust cursors, which morm does not request). Any problem is errc::protocol
+/// with a diagnostics message saying what is wrong and where (section, document, byte
+/// offset, field path). No allocation for valid documents.
 [[nodiscard]] error_code parse_op_msg(std::span<const std::uint8_t> frame, op_msg_view& out, diagnostics& diag) noexcept;
 
 }  // namespace morm::wire
