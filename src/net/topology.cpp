@@ -149,6 +149,10 @@ void topology::add_server(const std::string& address, std::vector<std::function<
         mp->auth.reset();
         mp->listener = nullptr;
         mp->error_observer = nullptr;
+        // SDAM: a monitoring socket's timeout is connectTimeoutMS (each check sets its own
+        // deadline, the awaited wait included); socketTimeoutMS is for application reads
+        // and, if small, would cut every awaitable hello.
+        mp->socket_timeout = std::chrono::milliseconds(0);
         monitor_params m{address, ep, std::move(mp), p_.heartbeat_frequency, p_.min_heartbeat_frequency,
                          p_.streaming_monitoring};
         e.mon = std::make_shared<monitor>(ex_, std::move(m), weak_from_this());
