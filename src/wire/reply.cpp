@@ -193,7 +193,10 @@ constexpr std::int64_t max_i64 = 9223372036854775807;
         while (bson_iter_next(&e)) {
             auto ek = key_of(e);
             if (ek == "index") {
-                if (auto ec = integer_field(e, "write reply: upserted.index", 0, max_i32, v, diag)) return ec;
+                if (auto ec = integer_field(e, "write reply: upserted.index", 0, max_i32, v, diag)) {
+                    if (has_id) bson_value_destroy(&u.id);  // not owned by `out` yet
+                    return ec;
+                }
                 u.index = static_cast<std::int32_t>(v);
                 has_index = true;
             } else if (ek == "_id" && !has_id) {
