@@ -122,7 +122,7 @@ next_action write_run_algo::fail(error_code ec, std::size_t first_unanswered, bo
     return next_action::done(ec);
 }
 
-error_code write_run_algo::apply_reply(const write_frame& f, const bson_t* body) {
+[[nodiscard]] error_code write_run_algo::apply_reply(const write_frame& f, const bson_t* body) {
     auto& g = groups_[f.group];
     write_reply r;
     diagnostics d;
@@ -188,7 +188,7 @@ error_code write_run_algo::apply_reply(const write_frame& f, const bson_t* body)
     return {};
 }
 
-error_code write_run_algo::check_reply_indexes(const write_frame& f, const write_reply& r, diagnostics& d) const {
+[[nodiscard]] error_code write_run_algo::check_reply_indexes(const write_frame& f, const write_reply& r, diagnostics& d) const {
     // parse_write_reply checked types, signs and duplicates; only this frame knows its size.
     const std::size_t size = f.items.size();
     auto outside = [&](std::string_view what, std::int32_t index) {

@@ -67,8 +67,8 @@ private:
     next_action fail(error_code ec, std::size_t first_unanswered, bool retry = true);
     /// Maps one reply to its frame's outcomes; errc::protocol (diag_ says why) when the
     /// reply is malformed, and then nothing of it is applied.
-    error_code apply_reply(const write_frame& f, const bson_t* body);
-    error_code check_reply_indexes(const write_frame& f, const write_reply& r, diagnostics& d) const;
+    [[nodiscard]] error_code apply_reply(const write_frame& f, const bson_t* body);
+    [[nodiscard]] error_code check_reply_indexes(const write_frame& f, const write_reply& r, diagnostics& d) const;
     bool ordered_failed(std::size_t gi) const;
     bool retryable_reply(const diagnostics& d) const;
     void keep_for_retry(std::size_t first, std::size_t last);
