@@ -9,10 +9,6 @@
 //   - the next operation on the same client works (a new connection when the old one was
 //     out of step).
 // Handshake, SCRAM and server limits live in hostile_handshake_tests.cpp.
-//
-// Rows tagged [needs_validator] need the depth-bounded BSON validation of network ingress
-// (issue 13's bson slice); run the rest with "[hostile]~[needs_validator]".
-//
 // Every argument of a co_await'ed call is a named variable (g++ 12 temporaries bug).
 #include "common/mock_server.hpp"
 
