@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <charconv>
 #include <climits>
+#include <cstdint>
 #include <cstring>
 #include <memory>
 #include <new>
@@ -18,6 +19,52 @@ namespace {
 struct json_deleter {
     void operator()(char* p) const noexcept { bson_free(p); }
 };
+
+// Howard Hinnant's days_from_civil, in int64: chrono::year stops at 32767, BSON dates do not.
+std::int64_t days_from_civil(std::int64_t y, unsigned m, unsigned d) noexcept {
+    y -= m <= 2;
+    const std::int64_t era = (y >= 0 ? y : y - 399) / 400;
+    const auto yoe = static_cast<unsigned>(y - era * 400);
+    const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + static_cast<std::int64_t>(doe) - 719468;
+}
+
+// "YYYYY-MM-DDTHH:MM:SS[.mmm]Z" with a year of 5 digits or more, as milliseconds.
+std::optional<std::int64_t> parse_long_iso(std::string_view t) {
+    const auto dash = t.find('-');
+    if (dash == std::string_view::npos || dash < 5 || t.size() < dash + 16 || t.back() != 'Z') return std::nullopt;
+    auto num = [&](std::size_t at, std::size_t n, std::int64_t& out) {
+        auto r = std::from_chars(t.data() + at, t.data() + at + n, out);
+        return r.ec == std::errc() && r.ptr == t.data() + at + n;
+    };
+    std::int64_t y, mo, d, h, mi, sec, ms = 0;
+    if (!num(0, dash, y) || !num(dash + 1, 2, mo) || !num(dash + 4, 2, d) || !num(dash + 7, 2, h) ||
+        !num(dash + 10, 2, mi) || !num(dash + 13, 2, sec))
+        return std::nullopt;
+    const std::size_t rest = dash + 15;
+    if (t.size() == rest + 5 && t[rest] == '.' && !num(rest + 1, 3, ms)) return std::nullopt;
+    if (t.size() != rest + 1 && t.size() != rest + 5) return std::nullopt;
+    if (mo < 1 || mo > 12 || d < 1 || d > 31) return std::nullopt;
+    const std::int64_t days = days_from_civil(y, static_cast<unsigned>(mo), static_cast<unsigned>(d));
+    return ((days * 24 + h) * 60 + mi) * 60'000 + sec * 1000 + ms;
+}
+
+// libbson 1.23 prints relaxed dates after year 9999 as ISO strings with 5+ digit years,
+// which its own parser refuses; Extended JSON's relaxed form uses ISO only for years
+// 1970..9999. Rewrite those as {"$numberLong": ...} so output always reads back. The
+// pattern `"$date" : "` cannot occur inside a JSON string (its quotes would be escaped).
+void fix_relaxed_dates(std::string& json) {
+    static constexpr std::string_view key = "\"$date\" : \"";
+    for (std::size_t at = json.find(key); at != std::string::npos; at = json.find(key, at + 1)) {
+        const std::size_t open = at + key.size();
+        const std::size_t close = json.find('"', open);
+        if (close == std::string::npos) return;
+        const auto ms = parse_long_iso(std::string_view(json).substr(open, close - open));
+        if (!ms) continue;
+        json.replace(open - 1, close - open + 2, "{ \"$numberLong\" : \"" + std::to_string(*ms) + "\" }");
+    }
+}
 
 // --- Code elements laid out by hand --------------------------------------------------------
 
@@ -269,7 +316,9 @@ std::string document_view::to_json(json_mode mode) const {
                                          : bson_as_canonical_extended_json(&b, &len);
     if (!s) return {};
     std::unique_ptr<char, json_deleter> guard(s);
-    return std::string(s, len);
+    std::string out(s, len);
+    if (mode == json_mode::relaxed) fix_relaxed_dates(out);
+    return out;
 }
 
 bool operator==(const document_view& a, const document_view& b) noexcept {

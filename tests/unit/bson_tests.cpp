@@ -41,6 +41,24 @@ TEST_CASE("document: default, from_json, to_json, equality", "[bson]") {
     }
 }
 
+TEST_CASE("document: relaxed JSON of dates after year 9999 reads back (fuzz finding)", "[bson]") {
+    using morm::bson::document;
+    using morm::bson::json_mode;
+    // libbson 1.23 prints these as 5-digit-year ISO strings that it cannot parse; Extended
+    // JSON's relaxed form keeps ISO for 1970..9999 only.
+    const auto d = document::from_json(R"({"max": {"$date": {"$numberLong": "9223372036854775807"}},
+        "y10000": {"$date": {"$numberLong": "253402300800000"}},
+        "y18029": {"$date": {"$numberLong": "506804601598000"}},
+        "y9999": {"$date": {"$numberLong": "253402300799999"}},
+        "s": "\"$date\" : \"12345-01-01T00:00:00Z\""})");
+    const std::string relaxed = d.to_json(json_mode::relaxed);
+    CHECK(relaxed.find(R"("max" : { "$date" : { "$numberLong" : "9223372036854775807" } })") != std::string::npos);
+    CHECK(relaxed.find(R"("y10000" : { "$date" : { "$numberLong" : "253402300800000" } })") != std::string::npos);
+    CHECK(relaxed.find(R"("y9999" : { "$date" : "9999-12-31T23:59:59.999Z" })") != std::string::npos);
+    const auto back = document::from_json(relaxed);
+    CHECK(back.to_json(json_mode::canonical) == d.to_json(json_mode::canonical));
+}
+
 TEST_CASE("document: copy and move, inline and heap storage", "[bson]") {
     std::string big = R"({"s": ")" + std::string(1000, 'x') + "\"}";
     for (auto json : {std::string(R"({"a": 1})"), big}) {
