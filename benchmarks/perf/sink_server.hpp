@@ -298,12 +298,22 @@ private:
         bson_append_array_end(cursor_doc, &arr);
     }
 
-    void cursor_reply(bson_t* b, const char* field, std::int64_t id, std::int64_t count) {
+    // The cursor's namespace, as a server names it: "<$db>.<collection>" (clients check that
+    // a getMore reply is for their cursor).
+    static std::string cursor_ns(const bson_t& body, const char* coll_key) {
+        bson_iter_t it;
+        std::string db = "bench", coll = "coll";
+        if (bson_iter_init_find(&it, &body, "$db") && BSON_ITER_HOLDS_UTF8(&it)) db = bson_iter_utf8(&it, nullptr);
+        if (bson_iter_init_find(&it, &body, coll_key) && BSON_ITER_HOLDS_UTF8(&it)) coll = bson_iter_utf8(&it, nullptr);
+        return db + "." + coll;
+    }
+
+    void cursor_reply(bson_t* b, const char* field, std::int64_t id, std::int64_t count, const std::string& ns) {
         bson_t c;
         BSON_APPEND_DOCUMENT_BEGIN(b, "cursor", &c);
         append_batch(&c, field, count);
         BSON_APPEND_INT64(&c, "id", id);
-        BSON_APPEND_UTF8(&c, "ns", "bench.coll");
+        BSON_APPEND_UTF8(&c, "ns", ns.c_str());
         bson_append_document_end(b, &c);
         BSON_APPEND_DOUBLE(b, "ok", 1.0);
     }
@@ -328,7 +338,7 @@ private:
             id = ++cursor_counter_;
             cursors_[id] = left;
         }
-        cursor_reply(b, "firstBatch", id, batch);
+        cursor_reply(b, "firstBatch", id, batch, cursor_ns(body, "find"));
     }
 
     void get_more_reply(const bson_t& body, bson_t* b) {
@@ -342,7 +352,7 @@ private:
         if (left > 0) found->second = left;
         else if (found != cursors_.end()) cursors_.erase(found), id = 0;
         else id = 0;
-        cursor_reply(b, "nextBatch", id, batch);
+        cursor_reply(b, "nextBatch", id, batch, cursor_ns(body, "collection"));
     }
 
     boost::asio::io_context ioc_;
