@@ -16,7 +16,9 @@ bash "$root/scripts/ferretdb.sh" start "$dir" >/dev/null
 uri=$(cat "$dir/uri"); hostport=${uri#mongodb://}; hostport=${hostport%%/*}; port=${hostport##*:}
 seconds=$((minutes * 60))
 echo "soak.sh: $minutes min against FerretDB at $hostport (restart after $((seconds / 2)) s)"
-"$build/tests/morm_soak" --upstream "$hostport" --seconds "$seconds" ${MORM_SOAK_ARGS:-} &
+# Paced (4 workers, 25 objects per commit, 1 s apart: ~100 objects/s) so FerretDB's scans stay short.
+"$build/tests/morm_soak" --upstream "$hostport" --seconds "$seconds" --workers 4 --batch 25 --pause-ms 1000 \
+    --cut-ms 3000 ${MORM_SOAK_ARGS:-} &
 pid=$!
 sleep $((seconds / 2))
 echo "soak.sh: restarting FerretDB"
