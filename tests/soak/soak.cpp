@@ -62,6 +62,7 @@ struct counters {
     std::atomic<std::int64_t> read_errors{0};
     std::atomic<std::int64_t> read_misses{0};  // a committed object not found: a loss
     std::atomic<std::int64_t> cuts{0};
+    std::atomic<int> running{0};  // workers still inside their coroutine (they use the engine)
 };
 
 long rss_kib() {
@@ -116,6 +117,10 @@ asio::awaitable<void> worker(const morm::engine& e, const config& cfg, counters&
                              std::chrono::steady_clock::time_point stop) {
     std::mt19937_64 rng(static_cast<std::uint64_t>(w) * 7919u);
     std::int64_t next = 0;
+    struct leave {
+        counters& c;
+        ~leave() { --c.running; }
+    } on_exit{c};
     morm::session_options opts;
     opts.keep_committed = false;  // a long-running writer: memory stays flat across commits
     while (std::chrono::steady_clock::now() < stop) {
@@ -222,12 +227,12 @@ int main(int argc, char** argv) try {
             proxy.host_port(), cfg.db);
         asio::co_spawn(ioc, [&]() -> asio::awaitable<void> {
             auto e = co_await morm::create_engine(uri);
+            c.running = cfg.workers;
             for (int w = 0; w < cfg.workers; ++w)
                 asio::co_spawn(ioc, worker(e, cfg, c, w, stop), asio::detached);
             co_await reporter(cfg, c, proxy, rss, stop);
             // Let the workers finish their last commit (the engine lives in this frame).
-            while (c.committed.load() < c.created.load() && std::chrono::steady_clock::now() < stop + std::chrono::seconds(120))
-                co_await pause(std::chrono::milliseconds(100));
+            while (c.running.load() > 0) co_await pause(std::chrono::milliseconds(100));
         }, asio::detached);
         ioc.run();
     }
