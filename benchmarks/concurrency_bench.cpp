@@ -1,15 +1,20 @@
-// Concurrency: C coroutines (default 10,000) started at once on one io_context, all
-// sharing ONE engine; each does a find-by-id (session.get, a fresh session per coroutine)
-// and then a small insert (session.add + commit). Measured for pool sizes 1, 4, 16, 64
-// (the URI's maxPoolSize): throughput in operations/s and the latency of each operation
-// (p50/p99/p999, in ms, including the wait for a pooled connection).
-// Against --uri (FerretDB in the suite); without one, against the in-process sink.
+// Concurrency: C coroutines (default 10,000) started at once, all sharing ONE engine; each
+// does a find-by-id (session.get, a fresh session per coroutine) and then a small insert
+// (session.add + commit). Measured for pool sizes 1, 4, 16, 64 (the URI's maxPoolSize), or
+// for one pool size with --pool N; the io_context runs on --threads N threads (default 1).
+// Reports throughput in operations/s and the latency of each operation (p50/p99/p999, in ms,
+// including the wait for a pooled connection). Task names end in _pool{P}, or in _t{N}
+// with --pool (the form the Rust and Go peers print: benchmarks/rust, benchmarks/go).
+// Against --uri (FerretDB or the instant server in the suites); without one, the in-process sink.
 #include "perf/bench_io.hpp"
 #include "perf/sink_server.hpp"
 
 #include <boost/asio/detached.hpp>
 
+#include <atomic>
 #include <memory>
+#include <mutex>
+#include <thread>
 
 using namespace morm_bench;
 using morm::spec_models::odm_small_doc;
@@ -31,8 +36,11 @@ int main(int argc, char** argv) {
         log("concurrency_bench: no --uri / MORM_TEST_URI: using the sink");
     }
 
-    asio::io_context ioc;
-    for (int pool : {1, 4, 16, 64}) {
+    const int threads = std::max(1, a.threads);
+    std::vector<int> pools = {1, 4, 16, 64};
+    if (a.pool > 0) pools = {a.pool};
+    asio::io_context ioc(threads);
+    for (int pool : pools) {
         morm::engine_options eo;
         eo.database = unique_db("morm_bench_conc");
         const std::string puri = with_option(uri, "maxPoolSize=" + std::to_string(pool));
@@ -49,22 +57,27 @@ int main(int argc, char** argv) {
         });
 
         std::vector<double> rates, find_ms, insert_ms;
-        std::size_t failures = 0, not_found = 0;
+        std::atomic<std::size_t> failures = 0, not_found = 0;
         for (int rep = 0; rep < reps; ++rep) {
             std::vector<double> f_lat, i_lat;
             f_lat.reserve(c);
             i_lat.reserve(c);
+            std::mutex lat_mutex;  // only contended with --threads > 1
+            auto record = [&](std::vector<double>& v, double ms) {
+                std::lock_guard lock(lat_mutex);
+                v.push_back(ms);
+            };
             auto one = [&](std::size_t i) -> asio::awaitable<void> {
                 try {
                     morm::session s(engine);
                     double t0 = now_s();
                     auto obj = co_await s.get<odm_small_doc>(ids[i % ids.size()]);
                     double t1 = now_s();
-                    f_lat.push_back((t1 - t0) * 1e3);
+                    record(f_lat, (t1 - t0) * 1e3);
                     if (!obj) ++not_found;
                     s.add(tmpl);
                     co_await s.commit();
-                    i_lat.push_back((now_s() - t1) * 1e3);
+                    record(i_lat, (now_s() - t1) * 1e3);
                 } catch (const std::exception& e) {
                     if (failures++ == 0) log("concurrency_bench: first failure: {}", e.what());
                 }
@@ -72,7 +85,10 @@ int main(int argc, char** argv) {
             double t0 = now_s();
             for (std::size_t i = 0; i < c; ++i) asio::co_spawn(ioc, one(i), asio::detached);
             ioc.restart();
+            std::vector<std::thread> extra;
+            for (int t = 1; t < threads; ++t) extra.emplace_back([&] { ioc.run(); });
             ioc.run();
+            for (auto& t : extra) t.join();
             double wall = now_s() - t0;
             rates.push_back(static_cast<double>(f_lat.size() + i_lat.size()) / wall);
             find_ms.insert(find_ms.end(), f_lat.begin(), f_lat.end());
@@ -85,14 +101,15 @@ int main(int argc, char** argv) {
             co_await engine.dispose();
         });
         if (failures || not_found) {
-            log("concurrency_bench: pool {}: {} coroutines failed, {} finds missed", pool, failures, not_found);
+            log("concurrency_bench: pool {}: {} coroutines failed, {} finds missed", pool, failures.load(),
+                not_found.load());
             return 1;
         }
 
         const std::string note = fmt::format("{} concurrent coroutines (find-by-id + insert each), one engine, "
-                                             "maxPoolSize={}, against {}{}",
-                                             c, pool, where, a.smoke ? "; SMOKE counts" : "");
-        const std::string suffix = "_pool" + std::to_string(pool);
+                                             "maxPoolSize={}, {} thread(s), against {}{}",
+                                             c, pool, threads, where, a.smoke ? "; SMOKE counts" : "");
+        const std::string suffix = a.pool > 0 ? "_t" + std::to_string(threads) : "_pool" + std::to_string(pool);
         emit("concurrency", "find_insert" + suffix, "morm", "ops/s", summarize(rates), note);
         for (auto* lat : {&find_ms, &insert_ms}) {
             std::sort(lat->begin(), lat->end());

@@ -43,8 +43,13 @@ data=${MORM_DATA_DIR:-$build/data}
 if [[ -f $data/generated.txt ]]; then data_set=generated; else data_set=official; fi
 log "data: $data_set ($data)"
 
-server_dir=""
-cleanup() { [[ -n $server_dir ]] && { bash "$root/scripts/ferretdb.sh" stop "$server_dir"; rm -rf "$server_dir"; }; return 0; }
+server_dir="" instant_pid="" instant_dir=""
+cleanup() {
+    [[ -n $server_dir ]] && { bash "$root/scripts/ferretdb.sh" stop "$server_dir"; rm -rf "$server_dir"; }
+    [[ -n $instant_pid ]] && { kill "$instant_pid" 2>/dev/null; wait "$instant_pid" 2>/dev/null; }
+    [[ -n $instant_dir ]] && rm -rf "$instant_dir"
+    return 0
+}
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 if [[ -n ${MORM_BENCH_URI:-} ]]; then
@@ -56,6 +61,25 @@ else
     log "started FerretDB at $uri (data in $server_dir)"
 fi
 export MORM_BENCH_URI=$uri
+
+# The instant server (benchmarks/instant/): every client-bound comparison runs against it too.
+if [[ -n ${MORM_BENCH_INSTANT_URI:-} ]]; then
+    log "using the instant server at $MORM_BENCH_INSTANT_URI"
+elif [[ -x $build/benchmarks/instant_server ]]; then
+    instant_dir=$(mktemp -d "${TMPDIR:-/tmp}/morm-instant.XXXXXX")
+    "$build/benchmarks/instant_server" --port 0 >"$instant_dir/out" 2>"$instant_dir/err" &
+    instant_pid=$!
+    for _ in $(seq 100); do
+        port=$(sed -n 's/^listening on \([0-9]\+\).*/\1/p' "$instant_dir/out" | head -1)
+        [[ -n $port ]] && break
+        sleep 0.05
+    done
+    [[ -n ${port:-} ]] || { log "instant_server did not start: $(cat "$instant_dir/err")"; exit 1; }
+    export MORM_BENCH_INSTANT_URI="mongodb://127.0.0.1:$port/"
+    log "started the instant server at $MORM_BENCH_INSTANT_URI"
+else
+    log "no instant_server in $build/benchmarks: the instant-server suites are skipped"
+fi
 
 mkdir -p "$results"
 : > "$results/latest.jsonl"
@@ -78,6 +102,7 @@ for suite in "$here"/suites/*_suites.sh; do
 done
 sleep 0.2  # let the tee'd process substitution finish writing
 
+if [[ -n $instant_dir && -s $instant_dir/err ]]; then log "the instant server refused:"; cat "$instant_dir/err" >&2; fi
 python3 "$here/tools/report.py" "$results" --command "benchmarks/run.sh ${orig_args[*]:-}" --data "$data_set"
 log "results in $results (latest.jsonl, latest.csv, summary.md, ratios.png)"
 if ((${#failed[@]})); then log "suites with failures: ${failed[*]}"; exit 1; fi

@@ -28,6 +28,8 @@ struct args {
     bool smoke = false;
     int reps = 0;          ///< --reps N overrides the program's default repetitions
     long long count = 0;   ///< --count N overrides the main document/operation count
+    int threads = 0;       ///< --threads N: threads running the io_context (where supported)
+    int pool = 0;          ///< --pool N: one maxPoolSize instead of the program's sweep
 
     static args parse(int argc, char** argv) {
         args a;
@@ -44,8 +46,10 @@ struct args {
             else if (s == "--smoke") a.smoke = true;
             else if (s == "--reps") a.reps = std::atoi(next().c_str());
             else if (s == "--count") a.count = std::atoll(next().c_str());
+            else if (s == "--threads") a.threads = std::atoi(next().c_str());
+            else if (s == "--pool") a.pool = std::atoi(next().c_str());
             else {
-                fmt::print(stderr, "usage: {} [--uri URI] [--smoke] [--reps N] [--count N]\n", argv[0]);
+                fmt::print(stderr, "usage: {} [--uri URI] [--smoke] [--reps N] [--count N] [--threads N] [--pool N]\n", argv[0]);
                 std::exit(2);
             }
         }

@@ -8,6 +8,9 @@
 # MORM_BENCH_SMOKE=1 (tiny counts, one iteration).
 # Each ODM/import implementation runs once per iteration, in a rotating order, so that noise
 # and server warm-up hit all of them alike; run.sh takes the median of the iterations.
+# The ODM suite runs against two servers, interleaved within each iteration: URI (FerretDB:
+# suite "odm-ferretdb") and $MORM_BENCH_INSTANT_URI (the in-memory instant server,
+# benchmarks/instant/: suite "odm-instant", skipped when unset).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 root=$(cd "$here/.." && pwd)
@@ -34,15 +37,22 @@ uri_with_db() {
 }
 
 have_py_me() { python3 -c "import mongoengine" 2>/dev/null; }
+have_beanie() { python3 -c "import beanie" 2>/dev/null; }
+rust_bin=$here/rust/target/release/rust_bench
+go_bin=$here/go/bin/go_bench
 have_node() { command -v node >/dev/null && [[ -d $here/node/node_modules/mongoose ]]; }
 
-run_impl() {
+run_impl() {  # IMPL [URI]
+    local uri=${2:-$uri}
     case $1 in
         morm) "$build/benchmarks/odm_bench" --uri "$uri" --data "$data" "${common[@]}" ;;
         libmongoc) "$build/benchmarks/mongoc_bench" --uri "$uri" --data "$data" "${common[@]}" 2> >(grep -v endSessions >&2) ;;
         pymongo) python3 "$here/python/odm_bench.py" --uri "$uri" --data "$data" --impl pymongo "${common[@]}" ;;
         mongoengine) python3 "$here/python/odm_bench.py" --uri "$uri" --data "$data" --impl mongoengine "${common[@]}" ;;
         mongoose) node "$here/node/odm_bench.js" --uri "$uri" --data "$data" "${common[@]}" ;;
+        rust) "$rust_bin" odm --uri "$uri" --data "$data" "${common[@]}" ;;
+        go) "$go_bin" odm --uri "$uri" --data "$data" "${common[@]}" ;;
+        beanie) python3 "$here/python/beanie_bench.py" --uri "$uri" --data "$data" "${common[@]}" ;;
     esac
 }
 
@@ -57,12 +67,23 @@ impls=(morm)
 python3 -c "import pymongo" 2>/dev/null && impls+=(pymongo) || log "pymongo missing: skipped"
 have_py_me && impls+=(mongoengine) || log "mongoengine missing: skipped"
 have_node && impls+=(mongoose) || log "mongoose missing (scripts/deps.sh --bench): skipped"
+[[ -x $rust_bin ]] && impls+=(rust) || log "$rust_bin missing (benchmarks/rust/build.sh): skipped"
+[[ -x $go_bin ]] && impls+=(go) || log "$go_bin missing (benchmarks/go/build.sh): skipped"
+have_beanie && impls+=(beanie) || log "beanie missing (scripts/deps.sh --bench): skipped"
+servers=(ferretdb)
+[[ -n ${MORM_BENCH_INSTANT_URI:-} ]] && servers+=(instant) || log "MORM_BENCH_INSTANT_URI unset: no instant-server rows"
 for ((it = 0; it < iterations; ++it)); do
-    log "odm iteration $((it + 1))/$iterations"
-    n=${#impls[@]}
-    for ((j = 0; j < n; ++j)); do
-        impl=${impls[$(((j + it) % n))]}
-        run_impl "$impl" || log "$impl failed (iteration $((it + 1)))"
+    for server in "${servers[@]}"; do
+        log "odm iteration $((it + 1))/$iterations against $server"
+        server_uri=$uri
+        [[ $server == instant ]] && server_uri=$MORM_BENCH_INSTANT_URI
+        n=${#impls[@]}
+        for ((j = 0; j < n; ++j)); do
+            impl=${impls[$(((j + it) % n))]}
+            # every result line names the server in its suite
+            run_impl "$impl" "$server_uri" | sed "s/\"suite\": *\"odm\"/\"suite\":\"odm-$server\"/" ||
+                log "$impl failed against $server (iteration $((it + 1)))"
+        done
     done
 done
 

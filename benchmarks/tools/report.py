@@ -52,6 +52,53 @@ def data_lines(data):
     return [f"Data: {DATA_SETS.get(data, data)}", ""] if data else []
 
 
+def plot(ratios, png, title):
+    rows = [(f"{s}: {t} vs {p}" + ("" if m == "morm" else f" [{m}]"), r) for s, t, m, p, r in ratios]
+    if not rows:
+        return
+    dat = png[:-4] + ".dat"
+    with open(dat, "w") as f:
+        for i, (label, r) in enumerate(rows):
+            f.write(f'{i} {r:.6g} "{label}"\n')
+    height = max(600, 18 * len(rows) + 200)
+    script = f"""set terminal pngcairo size 1400,{height} noenhanced font ",9"
+set output "{png}"
+set title "{title}"
+set logscale x 2
+set xlabel "ratio"
+set ytics nomirror
+set yrange [-1:{len(rows)}]
+set grid xtics
+set style fill solid 0.6
+unset key
+set arrow from 1, graph 0 to 1, graph 1 nohead lw 2 lc rgb "black"
+set format x "%g"
+# boxxyerror (x, y, xlow, xhigh, ylow, yhigh): each bar spans from 1 to its ratio
+plot "{dat}" using (sqrt($2)):1:($2 < 1 ? $2 : 1):($2 < 1 ? 1 : $2):($1-0.35):($1+0.35):ytic(3) with boxxyerror lc rgb "#4472c4"
+"""
+    try:
+        subprocess.run(["gnuplot"], input=script, text=True, check=True, capture_output=True)
+    except (OSError, subprocess.CalledProcessError) as e:
+        print(f"report.py: gnuplot failed: {getattr(e, 'stderr', e)}", file=sys.stderr)
+
+
+def matrix(tasks, ratio_of, suite):
+    """A task x implementation table for one suite: "median unit (ratio)" per cell."""
+    impls = list(OrderedDict((i, 1) for (s, _), xs in tasks.items() if s == suite for i, _, _ in xs))
+    if not impls:
+        return []
+    lines = [f"### {suite}", "", "| task | " + " | ".join(impls) + " |", "|---|" + "---:|" * len(impls)]
+    for (s, task), xs in tasks.items():
+        if s != suite:
+            continue
+        cells = {}
+        for impl, unit, a in xs:
+            r = ratio_of.get((s, task, impl), [])
+            cells[impl] = f"{a['median']:.4g} {unit}" + (f" ({r[0]})" if r else "")
+        lines.append(f"| {task} | " + " | ".join(cells.get(i, "") for i in impls) + " |")
+    return lines + [""]
+
+
 def main():
     out_dir = sys.argv[1]
     command = sys.argv[sys.argv.index("--command") + 1] if "--command" in sys.argv else "benchmarks/run.sh"
@@ -114,6 +161,14 @@ def main():
              "Medians over the repetitions (n = samples), spread = min–max. Ratio: morm vs that peer, "
              "> 1 means morm is better (rates: morm/peer; costs such as ms or MiB: peer/morm). "
              "Every peer ran against the same server in the same run, interleaved.", ""]
+    instant_suites = [x for x in OrderedDict((k[0], 1) for k in tasks) if x.endswith("-instant")]
+    if instant_suites:
+        lines += ["## Against the instant server (the client is the cost)", "",
+                  "Each cell: median (ratio morm vs that implementation; > 1: morm better). "
+                  "The instant server (benchmarks/instant/) answers from memory at once: a measuring "
+                  "instrument, not a database.", ""]
+        for suite in instant_suites:
+            lines += matrix(tasks, ratio_of, suite)
     for suite in OrderedDict((k[0], 1) for k in tasks):
         lines += [f"## {suite}", "", "| task | impl | median | spread (min–max) | n | ratio morm vs impl | note |",
                   "|---|---|---:|---|---:|---|---|"]
@@ -129,33 +184,12 @@ def main():
     with open(os.path.join(out_dir, "summary.md"), "w") as f:
         f.write(summary)
 
-    # plot: one bar per (task, peer), log scale
-    plot_rows = [(f"{s}: {t} vs {p}" + ("" if m == "morm" else f" [{m}]"), r) for s, t, m, p, r in ratios]
-    if plot_rows:
-        dat = os.path.join(out_dir, "ratios.dat")
-        with open(dat, "w") as f:
-            for i, (label, r) in enumerate(plot_rows):
-                f.write(f'{i} {r:.6g} "{label}"\n')
-        height = max(600, 18 * len(plot_rows) + 200)
-        script = f"""set terminal pngcairo size 1400,{height} noenhanced font ",9"
-set output "{os.path.join(out_dir, 'ratios.png')}"
-set title "morm vs peers (ratio > 1: morm better; log scale)"
-set logscale x 2
-set xlabel "ratio"
-set ytics nomirror
-set yrange [-1:{len(plot_rows)}]
-set grid xtics
-set style fill solid 0.6
-unset key
-set arrow from 1, graph 0 to 1, graph 1 nohead lw 2 lc rgb "black"
-set format x "%g"
-# boxxyerror (x, y, xlow, xhigh, ylow, yhigh): each bar spans from 1 to its ratio
-plot "{dat}" using (sqrt($2)):1:($2 < 1 ? $2 : 1):($2 < 1 ? 1 : $2):($1-0.35):($1+0.35):ytic(3) with boxxyerror lc rgb "#4472c4"
-"""
-        try:
-            subprocess.run(["gnuplot"], input=script, text=True, check=True, capture_output=True)
-        except (OSError, subprocess.CalledProcessError) as e:
-            print(f"report.py: gnuplot failed: {getattr(e, 'stderr', e)}", file=sys.stderr)
+    # plots: one bar per (task, peer), log scale; the instant-server rows again on their own
+    plot(ratios, os.path.join(out_dir, "ratios.png"), "morm vs peers (ratio > 1: morm better; log scale)")
+    instant = [x for x in ratios if x[0].endswith("-instant")]
+    if instant:
+        plot(instant, os.path.join(out_dir, "instant.png"),
+             "morm vs peers against the instant server: the client is the cost (ratio > 1: morm better; log scale)")
     print(summary)
 
 
