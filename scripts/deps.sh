@@ -3,7 +3,8 @@
 # apt packages (compiler, Boost 1.81, libbson, fmt, Catch2 v2, OpenSSL, the benchmark
 # peers), FerretDB v1.24.2 (built from the Go module proxy), and the Python test peers.
 #   scripts/deps.sh            build + test dependencies
-#   scripts/deps.sh --bench    also the benchmark peers (Python ODMs, Node mongoose)
+#   scripts/deps.sh --bench    also the benchmark peers (Python ODMs incl. Beanie, Node mongoose,
+#                              the Rust and Go drivers' peers when cargo / go are there)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 
@@ -57,6 +58,19 @@ python3 -c "import pymongo" 2>/dev/null || { log "installing pymongo"; pip_insta
 
 if [[ ${1:-} == --bench ]]; then
     python3 -c "import mongoengine" 2>/dev/null || { log "installing mongoengine"; pip_install "mongoengine>=0.27"; }
+    python3 -c "import beanie" 2>/dev/null || { log "installing beanie"; pip_install "beanie>=2,<3"; }
+    # The Rust and Go driver peers are built, not installed (their build scripts are
+    # idempotent). They need a current toolchain (Debian's cargo and golang are too old for
+    # the drivers): without one the peer is skipped with a line in the benchmark log.
+    for peer in rust go; do
+        tool=cargo; [[ $peer == go ]] && tool=go
+        if command -v $tool >/dev/null || [[ -x /usr/local/go/bin/go && $peer == go ]] || [[ -x $HOME/.cargo/bin/cargo && $peer == rust ]]; then
+            log "building the $peer driver peer"
+            bash "$here/../benchmarks/$peer/build.sh" >/dev/null || log "the $peer peer did not build: it is skipped"
+        else
+            log "no $tool on PATH: the $peer driver peer is skipped (install rustup / Go >= 1.22)"
+        fi
+    done
     if [[ ! -d "$here/../benchmarks/node/node_modules/mongoose" ]]; then
         command -v npm >/dev/null || { log "npm is required for the mongoose peer"; exit 1; }
         log "installing mongoose"

@@ -94,6 +94,13 @@ inline bool values_equal(const bson_iter_t& a, const bson_iter_t& b) {
 /// does (MongoDB's implicit array traversal); a numeric part indexes an array.
 bool path_equals(const std::uint8_t* doc, std::size_t len, std::string_view path, const bson_iter_t& value);
 
+/// `doc` with a top-level 0/1 projection applied (the whole document when `proj` is empty).
+std::string project(const std::string& doc, const bson_t& proj);
+
+/// Orders documents by a sort specification ({path: 1 | -1, ...}), MongoDB's type order for
+/// the types it knows (missing < null < numbers < strings < documents < ObjectId < bool < date).
+bool sort_less(const std::string& a, const std::string& b, const bson_t& sort);
+
 /// The document with `path` set to `value` (sub-documents created as needed).
 bson_t* with_path_set(const bson_t& doc, std::string_view path, const bson_iter_t& value);
 /// The document without `path`.

@@ -31,17 +31,15 @@ namespace {
 
 constexpr std::size_t max_frame = 48'000'000 + 16 * 1024 * 1024;
 
-void log_refusals(const store& st, std::size_t& logged) {
-    if (st.refused().size() == logged) return;
-    for (auto& name : st.refused()) std::cerr << "instant_server: refused command '" << name << "'\n";
-    logged = st.refused().size();
+void log_refusals(store& st) {
+    for (auto& name : st.take_new_refusals()) std::cerr << "instant_server: refused command '" << name << "'\n";
 }
 
 // Reads whole frames, answers every frame of one read with one write (pipelined requests
 // cost one syscall per read).
 asio::awaitable<void> serve(tcp::socket s, store& st) {
     std::vector<std::uint8_t> in(1 << 20);
-    std::size_t have = 0, logged = 0;
+    std::size_t have = 0;
     morm::wire::frame_buffer out(1 << 16);
     for (;;) {
         if (have == in.size()) in.resize(in.size() * 2);
@@ -74,7 +72,7 @@ asio::awaitable<void> serve(tcp::socket s, store& st) {
             std::memmove(in.data(), in.data() + pos, have - pos);
             have -= pos;
         }
-        log_refusals(st, logged);
+        log_refusals(st);
         if (!out.empty()) {
             auto [wec, wn] = co_await asio::async_write(s, asio::buffer(out.data(), out.size()),
                                                         asio::as_tuple(asio::use_awaitable));

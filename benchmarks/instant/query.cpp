@@ -2,6 +2,7 @@
 #include "bson_ops.hpp"
 #include "store.hpp"
 
+#include <algorithm>
 #include <cstring>
 
 namespace morm_bench::instant {
@@ -45,35 +46,6 @@ bool filter_matches(const std::string& doc, const bson_t& filter) {
     return true;
 }
 
-// Top-level inclusion / exclusion projection (_id kept unless excluded).
-std::string project(const std::string& doc, const bson_t& proj) {
-    if (bson_empty(&proj)) return doc;
-    bool include = false, keep_id = true;
-    bson_iter_t p;
-    bson_iter_init(&p, &proj);
-    while (bson_iter_next(&p)) {
-        if (std::strchr(bson_iter_key(&p), '.') || (!BSON_ITER_HOLDS_NUMBER(&p) && !BSON_ITER_HOLDS_BOOL(&p)))
-            fail(2, "instant_server: only top-level 0/1 projections are supported");
-        if (std::strcmp(bson_iter_key(&p), "_id") == 0) keep_id = bson_iter_as_bool(&p);
-        else include = bson_iter_as_bool(&p);
-    }
-    bson_t src, out;
-    bson_init_static(&src, reinterpret_cast<const std::uint8_t*>(doc.data()), doc.size());
-    bson_init(&out);
-    bson_iter_t it;
-    bson_iter_init(&it, &src);
-    while (bson_iter_next(&it)) {
-        bool is_id = std::strcmp(bson_iter_key(&it), "_id") == 0;
-        bson_iter_t f;
-        bool listed = bson_iter_init_find(&f, &proj, bson_iter_key(&it));
-        bool keep = is_id ? keep_id : include ? listed : !listed;
-        if (keep) bson_append_iter(&out, nullptr, 0, &it);
-    }
-    std::string r(reinterpret_cast<const char*>(bson_get_data(&out)), out.len);
-    bson_destroy(&out);
-    return r;
-}
-
 // Appends documents from `cur` to `arr` up to `batch_size` (0: no count limit) and the byte cap.
 void fill(bson_t* arr, cursor& cur, std::int64_t batch_size) {
     std::size_t bytes = 0;
@@ -106,6 +78,97 @@ void cursor_reply(bson_t* r, const char* field, std::int64_t id, cursor& cur, st
 
 }  // namespace
 
+// Top-level inclusion / exclusion projection (_id kept unless excluded).
+std::string project(const std::string& doc, const bson_t& proj) {
+    if (bson_empty(&proj)) return doc;
+    bool include = false, keep_id = true;
+    bson_iter_t p;
+    bson_iter_init(&p, &proj);
+    while (bson_iter_next(&p)) {
+        if (std::strchr(bson_iter_key(&p), '.') || (!BSON_ITER_HOLDS_NUMBER(&p) && !BSON_ITER_HOLDS_BOOL(&p)))
+            fail(2, "instant_server: only top-level 0/1 projections are supported");
+        if (std::strcmp(bson_iter_key(&p), "_id") == 0) keep_id = bson_iter_as_bool(&p);
+        else include = bson_iter_as_bool(&p);
+    }
+    bson_t src, out;
+    bson_init_static(&src, reinterpret_cast<const std::uint8_t*>(doc.data()), doc.size());
+    bson_init(&out);
+    bson_iter_t it;
+    bson_iter_init(&it, &src);
+    while (bson_iter_next(&it)) {
+        bool is_id = std::strcmp(bson_iter_key(&it), "_id") == 0;
+        bson_iter_t f;
+        bool listed = bson_iter_init_find(&f, &proj, bson_iter_key(&it));
+        bool keep = is_id ? keep_id : include ? listed : !listed;
+        if (keep) bson_append_iter(&out, nullptr, 0, &it);
+    }
+    std::string r(reinterpret_cast<const char*>(bson_get_data(&out)), out.len);
+    bson_destroy(&out);
+    return r;
+}
+
+
+namespace {
+
+int type_rank(bson_type_t t) {
+    switch (t) {
+        case BSON_TYPE_EOD: return 0;  // missing
+        case BSON_TYPE_NULL: case BSON_TYPE_UNDEFINED: return 1;
+        case BSON_TYPE_INT32: case BSON_TYPE_INT64: case BSON_TYPE_DOUBLE: case BSON_TYPE_DECIMAL128: return 2;
+        case BSON_TYPE_UTF8: case BSON_TYPE_SYMBOL: return 3;
+        case BSON_TYPE_DOCUMENT: return 4;
+        case BSON_TYPE_ARRAY: return 5;
+        case BSON_TYPE_BINARY: return 6;
+        case BSON_TYPE_OID: return 7;
+        case BSON_TYPE_BOOL: return 8;
+        case BSON_TYPE_DATE_TIME: return 9;
+        case BSON_TYPE_TIMESTAMP: return 10;
+        default: return 11;
+    }
+}
+
+// -1, 0, 1: the values at `path` of two documents (a missing field sorts first).
+int compare_at(const std::string& a, const std::string& b, const char* path) {
+    bson_iter_t ia, ib, va, vb;
+    bool ha = bson_iter_init_from_data(&ia, reinterpret_cast<const std::uint8_t*>(a.data()), a.size()) &&
+              bson_iter_find_descendant(&ia, path, &va);
+    bool hb = bson_iter_init_from_data(&ib, reinterpret_cast<const std::uint8_t*>(b.data()), b.size()) &&
+              bson_iter_find_descendant(&ib, path, &vb);
+    int ra = ha ? type_rank(bson_iter_type(&va)) : 0, rb = hb ? type_rank(bson_iter_type(&vb)) : 0;
+    if (ra != rb || ra <= 1) return ra < rb ? -1 : ra > rb ? 1 : 0;
+    if (ra == 2) {
+        double x = bson_iter_as_double(&va), y = bson_iter_as_double(&vb);
+        return x < y ? -1 : x > y ? 1 : 0;
+    }
+    if (ra == 3) {
+        std::uint32_t la, lb;
+        std::string_view x(bson_iter_utf8(&va, &la)), y(bson_iter_utf8(&vb, &lb));
+        int c = std::string_view(x.data(), la).compare(std::string_view(y.data(), lb));
+        return c < 0 ? -1 : c > 0 ? 1 : 0;
+    }
+    if (ra == 8) return int(bson_iter_bool(&va)) - int(bson_iter_bool(&vb));
+    if (ra == 9) {
+        std::int64_t x = bson_iter_date_time(&va), y = bson_iter_date_time(&vb);
+        return x < y ? -1 : x > y ? 1 : 0;
+    }
+    if (ra != 7) fail(2, std::string("instant_server: sorting on '") + path + "' of this type is not supported");
+    int c = std::memcmp(bson_iter_oid(&va)->bytes, bson_iter_oid(&vb)->bytes, 12);
+    return c < 0 ? -1 : c > 0 ? 1 : 0;
+}
+
+}  // namespace
+
+bool sort_less(const std::string& a, const std::string& b, const bson_t& sort) {
+    bson_iter_t it;
+    bson_iter_init(&it, &sort);
+    while (bson_iter_next(&it)) {
+        if (!BSON_ITER_HOLDS_NUMBER(&it)) fail(2, "instant_server: only 1 / -1 sort orders are supported");
+        int c = compare_at(a, b, bson_iter_key(&it));
+        if (c) return bson_iter_as_int64(&it) < 0 ? c > 0 : c < 0;
+    }
+    return false;
+}
+
 std::vector<std::string> store::match(const collection& c, const bson_t& filter, std::size_t limit) {
     std::vector<std::string> ids;
     bson_iter_t it;
@@ -127,15 +190,23 @@ void store::do_find(const bson_t& body, bson_t* r) {
     cursor cur;
     cur.ns = ns_of(body, "find");
     bson_t sort = doc_field(body, "sort");
-    if (!bson_empty(&sort)) fail(2, "instant_server: sort is not supported");
     bson_t filter = doc_field(body, "filter"), proj = doc_field(body, "projection");
     std::int64_t limit = int_field(body, "limit", 0), skip = int_field(body, "skip", 0);
     if (limit < 0) limit = -limit;  // legacy single-batch form
     auto found = colls_.find(cur.ns);
     if (found != colls_.end()) {
         const collection& c = found->second;
-        std::vector<std::string> ids = match(c, filter, limit > 0 ? static_cast<std::size_t>(limit + skip) : 0);
-        for (std::size_t i = static_cast<std::size_t>(std::max<std::int64_t>(skip, 0)); i < ids.size(); ++i)
+        const bool sorted = !bson_empty(&sort);
+        std::vector<std::string> ids =
+            match(c, filter, limit > 0 && !sorted ? static_cast<std::size_t>(limit + skip) : 0);
+        if (sorted) {
+            std::stable_sort(ids.begin(), ids.end(), [&](const std::string& x, const std::string& y) {
+                return sort_less(c.docs.at(x), c.docs.at(y), sort);
+            });
+        }
+        std::size_t end = ids.size();
+        if (limit > 0) end = std::min(end, static_cast<std::size_t>(limit + std::max<std::int64_t>(skip, 0)));
+        for (std::size_t i = static_cast<std::size_t>(std::max<std::int64_t>(skip, 0)); i < end; ++i)
             cur.docs.push_back(project(c.docs.at(ids[i]), proj));
     }
     bson_iter_t it;

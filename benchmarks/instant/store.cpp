@@ -168,6 +168,7 @@ void store::dispatch(std::string_view cmd, const bson_t& body, const std::vector
     if (cmd == "insert") return do_insert(body, docs, r);
     if (cmd == "update") return do_update(body, docs, r);
     if (cmd == "delete") return do_delete(body, docs, r);
+    if (cmd == "findAndModify" || cmd == "findandmodify") return do_find_and_modify(body, r);
     if (cmd == "find") return do_find(body, r);
     if (cmd == "getMore") return do_get_more(body, r);
     if (cmd == "killCursors") return do_kill_cursors(body, r);
@@ -212,7 +213,7 @@ void store::dispatch(std::string_view cmd, const bson_t& body, const std::vector
         BSON_APPEND_DOUBLE(r, "ok", 1.0);
         return;
     }
-    refused_.emplace(cmd);
+    if (refused_.emplace(cmd).second) new_refusals_.emplace_back(cmd);
     fail(59, "instant_server: command '" + std::string(cmd) +
                  "' is not supported (a benchmark instrument, not a database: see benchmarks/instant/store.hpp)");
 }
@@ -321,6 +322,54 @@ bson_t* upsert_base(const bson_t& q) {
 
 std::string doc_bytes(const bson_t* d) { return {reinterpret_cast<const char*>(bson_get_data(d)), d->len}; }
 
+// Applies `u` to the stored document; true when its bytes changed.
+bool update_stored(std::string& stored, const bson_t& u) {
+    bson_t old;
+    bson_init_static(&old, reinterpret_cast<const std::uint8_t*>(stored.data()), stored.size());
+    bson_t* next = apply_update(old, u, false);
+    bool changed = next->len != old.len || std::memcmp(bson_get_data(next), stored.data(), old.len) != 0;
+    if (changed) stored = doc_bytes(next);
+    bson_destroy(next);
+    return changed;
+}
+
+// Inserts the document an upsert of (q, u) creates; returns its key (the _id is at the
+// front of the stored bytes' "_id" field).
+std::string insert_upsert(collection& c, const bson_t& q, const bson_t& u) {
+    bson_t* base = upsert_base(q);
+    bson_t* doc = nullptr;
+    try {
+        doc = apply_update(*base, u, true);
+    } catch (...) {
+        bson_destroy(base);
+        throw;
+    }
+    bson_destroy(base);
+    bson_iter_t id;
+    if (!bson_iter_init_find(&id, doc, "_id")) {
+        bson_t* with_id = bson_new();
+        bson_oid_t oid;
+        bson_oid_init(&oid, nullptr);
+        BSON_APPEND_OID(with_id, "_id", &oid);
+        bson_concat(with_id, doc);
+        bson_destroy(doc);
+        doc = with_id;
+        bson_iter_init_find(&id, doc, "_id");
+    }
+    std::string key = id_key(id);
+    c.docs[key] = doc_bytes(doc);
+    bson_destroy(doc);
+    return key;
+}
+
+// Appends the stored document's _id as `field` to `out`.
+void append_id(bson_t* out, const char* field, const std::string& stored) {
+    bson_t d;
+    bson_init_static(&d, reinterpret_cast<const std::uint8_t*>(stored.data()), stored.size());
+    bson_iter_t id;
+    if (bson_iter_init_find(&id, &d, "_id")) bson_append_iter(out, field, -1, &id);
+}
+
 }  // namespace
 
 void store::do_update(const bson_t& body, const std::vector<doc_ref>& seq, bson_t* r) {
@@ -339,51 +388,19 @@ void store::do_update(const bson_t& body, const std::vector<doc_ref>& seq, bson_
             bson_iter_t uit;
             if (bson_iter_init_find(&uit, &up_doc, "u") && BSON_ITER_HOLDS_ARRAY(&uit))
                 fail(2, "instant_server: pipeline updates are not supported");
-            bool multi = bool_field(up_doc, "multi", false);
-            std::vector<std::string> ids = match(c, q, multi ? 0 : 1);
+            std::vector<std::string> ids = match(c, q, bool_field(up_doc, "multi", false) ? 0 : 1);
             for (auto& key : ids) {
-                auto& stored = c.docs[key];
-                bson_t old;
-                bson_init_static(&old, reinterpret_cast<const std::uint8_t*>(stored.data()), stored.size());
-                bson_t* next = apply_update(old, u, false);
                 ++n;
-                if (next->len != old.len || std::memcmp(bson_get_data(next), stored.data(), old.len) != 0) {
-                    ++modified;
-                    stored = doc_bytes(next);
-                }
-                bson_destroy(next);
+                if (update_stored(c.docs[key], u)) ++modified;
             }
             if (ids.empty() && bool_field(up_doc, "upsert", false)) {
-                bson_t* base = upsert_base(q);
-                bson_t* doc = nullptr;
-                try {
-                    doc = apply_update(*base, u, true);
-                } catch (...) {
-                    bson_destroy(base);
-                    throw;
-                }
-                bson_destroy(base);
-                bson_iter_t id;
-                if (!bson_iter_init_find(&id, doc, "_id")) {
-                    bson_t* with_id = bson_new();
-                    bson_oid_t oid;
-                    bson_oid_init(&oid, nullptr);
-                    BSON_APPEND_OID(with_id, "_id", &oid);
-                    bson_concat(with_id, doc);
-                    bson_destroy(doc);
-                    doc = with_id;
-                    bson_iter_init_find(&id, doc, "_id");
-                }
-                c.docs[id_key(id)] = doc_bytes(doc);
-                char buf[16];
-                const char* k;
-                std::size_t kl = bson_uint32_to_string(static_cast<std::uint32_t>(n_upserted++), &k, buf, sizeof buf);
+                std::string key = insert_upsert(c, q, u);
+                std::string k = std::to_string(n_upserted++);
                 bson_t up;
-                bson_append_document_begin(&upserted, k, static_cast<int>(kl), &up);
+                bson_append_document_begin(&upserted, k.c_str(), -1, &up);
                 BSON_APPEND_INT32(&up, "index", static_cast<std::int32_t>(i));
-                bson_append_iter(&up, "_id", 3, &id);
+                append_id(&up, "_id", c.docs[key]);
                 bson_append_document_end(&upserted, &up);
-                bson_destroy(doc);
                 ++n;
             }
         } catch (const command_error& e) {
@@ -397,6 +414,46 @@ void store::do_update(const bson_t& body, const std::vector<doc_ref>& seq, bson_
     if (n_errors) BSON_APPEND_ARRAY(r, "writeErrors", &errors);
     bson_destroy(&errors);
     bson_destroy(&upserted);
+    BSON_APPEND_DOUBLE(r, "ok", 1.0);
+}
+
+void store::do_find_and_modify(const bson_t& body, bson_t* r) {
+    collection& c = colls_[ns_of(body, "findAndModify")];
+    bson_t q = doc_field(body, "query"), u = doc_field(body, "update"), sort = doc_field(body, "sort");
+    bson_t fields = doc_field(body, "fields");
+    if (!bson_empty(&sort)) fail(2, "instant_server: findAndModify with a sort is not supported");
+    bool remove = bool_field(body, "remove", false), want_new = bool_field(body, "new", false);
+    std::vector<std::string> ids = match(c, q, 1);
+    std::string value;  // empty: null
+    bool updated_existing = false;
+    std::string upserted_key;
+    if (!ids.empty()) {
+        std::string& stored = c.docs[ids[0]];
+        value = stored;
+        if (remove) c.docs.erase(ids[0]);
+        else {
+            update_stored(stored, u);
+            updated_existing = true;
+            if (want_new) value = stored;
+        }
+    } else if (!remove && bool_field(body, "upsert", false)) {
+        upserted_key = insert_upsert(c, q, u);
+        if (want_new) value = c.docs[upserted_key];
+    }
+    bson_t leo;
+    BSON_APPEND_DOCUMENT_BEGIN(r, "lastErrorObject", &leo);
+    BSON_APPEND_INT32(&leo, "n", ids.empty() && upserted_key.empty() ? 0 : 1);
+    if (!remove) BSON_APPEND_BOOL(&leo, "updatedExisting", updated_existing);
+    if (!upserted_key.empty()) append_id(&leo, "upserted", c.docs[upserted_key]);
+    bson_append_document_end(r, &leo);
+    if (value.empty()) {
+        BSON_APPEND_NULL(r, "value");
+    } else {
+        std::string shown = project(value, fields);
+        bson_t v;
+        bson_init_static(&v, reinterpret_cast<const std::uint8_t*>(shown.data()), shown.size());
+        BSON_APPEND_DOCUMENT(r, "value", &v);
+    }
     BSON_APPEND_DOUBLE(r, "ok", 1.0);
 }
 

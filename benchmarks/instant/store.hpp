@@ -6,10 +6,11 @@
 //
 // Implemented: hello / isMaster (OP_MSG and the legacy OP_QUERY handshake), ping, buildInfo,
 // endSessions, insert, update ($set, $unset, $inc, $setOnInsert, replacement, upsert, multi),
-// delete, find (filters: equality on a dotted path, array elements included, `$eq`, `$in`;
-// projection of top-level fields; limit, skip, batchSize, singleBatch), getMore, killCursors,
+// delete, findAndModify (no sort), find (filters: equality on a dotted path, array elements
+// included, `$eq`, `$in`; sort on dotted paths for numbers, strings, ObjectIds, dates and
+// booleans; projection of top-level fields; limit, skip, batchSize, singleBatch), getMore, killCursors,
 // count, drop, dropDatabase, create, createIndexes and listIndexes (no indexes are kept),
-// listCollections. Not implemented (refused): sort, aggregate, transactions, auth, every other
+// listCollections. Not implemented (refused): aggregate, transactions, auth, every other
 // query operator. Write concern, read concern, lsid, $clusterTime are accepted and ignored.
 //
 // Sans-io: `handle(frame, out)` takes one complete frame and appends the reply frame (if
@@ -26,6 +27,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 namespace morm_bench::instant {
@@ -67,8 +69,8 @@ public:
     /// not OP_MSG/OP_QUERY or not valid: the caller closes the connection.
     bool handle(const std::uint8_t* frame, std::size_t len, morm::wire::frame_buffer& out);
 
-    /// Commands refused so far, by name (the server logs each once).
-    const std::set<std::string>& refused() const noexcept { return refused_; }
+    /// Command names refused for the first time since the last call (each is logged once).
+    std::vector<std::string> take_new_refusals() { return std::exchange(new_refusals_, {}); }
 
 private:
     bool handle_op_query(const std::uint8_t* frame, std::size_t len, morm::wire::frame_buffer& out);
@@ -77,6 +79,7 @@ private:
     void do_insert(const bson_t& body, const std::vector<doc_ref>& docs, bson_t* reply);
     void do_update(const bson_t& body, const std::vector<doc_ref>& docs, bson_t* reply);
     void do_delete(const bson_t& body, const std::vector<doc_ref>& docs, bson_t* reply);
+    void do_find_and_modify(const bson_t& body, bson_t* reply);
     void do_find(const bson_t& body, bson_t* reply);
     void do_get_more(const bson_t& body, bson_t* reply);
     void do_kill_cursors(const bson_t& body, bson_t* reply);
@@ -94,6 +97,7 @@ private:
     std::int32_t reply_id_ = 0;
     std::int32_t connection_id_ = 0;
     std::set<std::string> refused_;
+    std::vector<std::string> new_refusals_;
 };
 
 }  // namespace morm_bench::instant
