@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime"
 	"sort"
@@ -57,7 +58,6 @@ func oneRep(ctx context.Context, coll *mongo.Collection, ids []any, c int) (wall
 	fLat, iLat = make([]float64, c), make([]float64, c)
 	ok := make([]bool, c)
 	var wg sync.WaitGroup
-	var firstErr sync.Once
 	wg.Add(c)
 	t0 := time.Now()
 	for i := 0; i < c; i++ {
@@ -67,14 +67,16 @@ func oneRep(ctx context.Context, coll *mongo.Collection, ids []any, c int) (wall
 			var got bson.D
 			err := coll.FindOne(ctx, bson.D{{Key: "_id", Value: ids[i%len(ids)]}}).Decode(&got)
 			m := time.Now()
-			if err == mongo.ErrNoDocuments {
+			if errors.Is(err, mongo.ErrNoDocuments) {
 				atomic.AddInt64(&notFound, 1)
-			} else if err == nil {
+				return
+			}
+			if err == nil {
 				_, err = coll.InsertOne(ctx, smallDoc)
 			}
 			if err != nil {
 				if atomic.AddInt64(&failures, 1) == 1 {
-					firstErr.Do(func() { logf("go_bench concurrency: first failure: %v", err) })
+					logf("go_bench concurrency: first failure: %v", err)
 				}
 				return
 			}
