@@ -16,6 +16,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"runtime/pprof"
 )
 
 // result is one JSON line; the field order is the one every peer prints.
@@ -49,6 +50,17 @@ func fatalf(format string, a ...any) {
 	os.Exit(1)
 }
 
+func startCPUProfile(path string) func() {
+	f, err := os.Create(path)
+	if err != nil {
+		fatalf("%v", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		fatalf("cpuprofile: %v", err)
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }
+}
+
 func usage() {
 	fmt.Fprintln(os.Stderr, "usage: go_bench odm --uri URI --data DIR [--scale F] [--smoke]\n"+
 		"       go_bench concurrency --uri URI [--count N] [--threads 1|2] [--reps R] [--smoke]")
@@ -71,7 +83,12 @@ func main() {
 		fs.StringVar(&a.data, "data", os.Getenv("MORM_DATA_DIR"), "data dir holding odm/*.json")
 		fs.Float64Var(&a.scale, "scale", 1.0, "scale of the spec counts")
 		fs.BoolVar(&a.smoke, "smoke", false, "tiny counts")
+		cpuProfile := fs.String("cpuprofile", "", "write a CPU profile (go tool pprof) to this file")
 		fs.Parse(os.Args[2:])
+		if *cpuProfile != "" {
+			stop := startCPUProfile(*cpuProfile)
+			defer stop()
+		}
 		if a.uri == "" || a.data == "" {
 			fs.Usage()
 			os.Exit(2)
@@ -85,7 +102,12 @@ func main() {
 		fs.IntVar(&a.threads, "threads", 1, "GOMAXPROCS")
 		fs.IntVar(&a.reps, "reps", 1, "repetitions")
 		fs.BoolVar(&a.smoke, "smoke", false, "tiny counts")
+		cpuProfile := fs.String("cpuprofile", "", "write a CPU profile (go tool pprof) to this file")
 		fs.Parse(os.Args[2:])
+		if *cpuProfile != "" {
+			stop := startCPUProfile(*cpuProfile)
+			defer stop()
+		}
 		if a.uri == "" || a.threads < 1 || a.reps < 1 || a.count < 0 {
 			fs.Usage()
 			os.Exit(2)
