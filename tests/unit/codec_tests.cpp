@@ -246,6 +246,50 @@ TEST_CASE("codec: strict mode and extra fields", "[codec]") {
     CHECK(codec::encode(ex).to_json() == R"({ "name" : "n", "x" : 1, "y" : { "z" : [ 1 ] } })");
 }
 
+TEST_CASE("codec: extra fields are collected in document order, in runs", "[codec]") {
+    // Adjacent unknown elements are copied as one run; runs before, between and after the
+    // declared field, and runs that outgrow the inline bson_t, must all land in order.
+    std::string json = R"({"a": 1, "b": "two", "name": "n", "c": {"d": [1, 2]}, "e": null)";
+    std::string expected = R"({ "a" : 1, "b" : "two", "c" : { "d" : [ 1, 2 ] }, "e" : null)";
+    for (int i = 0; i < 40; ++i) {
+        json += ", \"k" + std::to_string(i) + "\": \"value number " + std::to_string(i) + "\"";
+        expected += ", \"k" + std::to_string(i) + "\" : \"value number " + std::to_string(i) + "\"";
+    }
+    json += "}";
+    expected += " }";
+    auto src = bs::document::from_json(json);
+    Extra ex;
+    ex.rest = bs::document::from_json(R"({"old": 1})");
+    REQUIRE_FALSE(codec::decode(src.view(), ex));
+    CHECK(ex.name == "n");
+    CHECK(ex.rest.to_json() == expected);
+    CHECK(bson_validate(ex.rest.get(), BSON_VALIDATE_NONE, nullptr));
+    // Decoding again into the same object replaces the collected fields.
+    REQUIRE_FALSE(codec::decode(src.view(), ex));
+    CHECK(ex.rest.to_json() == expected);
+    auto only = bs::document::from_json(R"({"name": "m", "z": 1})");
+    REQUIRE_FALSE(codec::decode(only.view(), ex));
+    CHECK(ex.rest.to_json() == R"({ "z" : 1 })");
+}
+
+TEST_CASE("codec: vectors of scalars reserve once and still fit any length", "[codec]") {
+    for (int n : {0, 1, 2, 9, 10, 11, 100, 1000}) {
+        std::string arr = "[";
+        for (int i = 0; i < n; ++i) arr += (i ? ", " : "") + std::to_string(i * 1000003);
+        arr += "]";
+        auto src = bs::document::from_json(R"({"v": )" + arr + R"(, "w": )" + arr + "}");
+        ScalarVectors v;
+        v.w = {7, 7, 7};
+        REQUIRE_FALSE(codec::decode(src.view(), v));
+        REQUIRE(v.v.size() == static_cast<std::size_t>(n));
+        REQUIRE(v.w.size() == static_cast<std::size_t>(n));
+        for (std::size_t i = 0; i < v.v.size(); ++i) {
+            CHECK(v.v[i] == static_cast<std::int32_t>(i) * 1000003);
+            CHECK(v.w[i] == static_cast<std::int64_t>(i) * 1000003);
+        }
+    }
+}
+
 TEST_CASE("codec: field flags", "[codec]") {
     Flags f;
     f.id = "i";
