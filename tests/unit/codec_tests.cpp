@@ -272,6 +272,26 @@ TEST_CASE("codec: extra fields are collected in document order, in runs", "[code
     CHECK(ex.rest.to_json() == R"({ "z" : 1 })");
 }
 
+TEST_CASE("codec: bson::value::assign equals from_iter for every type, reusing one value", "[codec]") {
+    auto src = bs::document::from_json(R"j({"i": 1, "l": {"$numberLong": "5000000000"}, "d": 2.5, "b": true,
+        "t": {"$date": {"$numberLong": "1367366400000"}}, "n": null, "mn": {"$minKey": 1}, "s": "str",
+        "mx": {"$maxKey": 1}, "o": {"$oid": "be5e1052cd2d26df5bc34626"}, "doc": {"a": [1]}, "arr": [1, "x"],
+        "bin": {"$binary": {"base64": "AAEC", "subType": "00"}}, "re": {"$regularExpression": {"pattern": "p", "options": "i"}},
+        "c": {"$code": "f()"}, "ts": {"$timestamp": {"t": 7, "i": 1}}, "dec": {"$numberDecimal": "1.5"},
+        "i2": 3, "s2": "again"})j");
+    bson_iter_t it;
+    REQUIRE(bson_iter_init(&it, src.get()));
+    bs::value v;
+    int n = 0;
+    while (bson_iter_next(&it)) {
+        v.assign(it);
+        CHECK(v == bs::value::from_iter(it));
+        CHECK(v.type() == bson_iter_type(&it));
+        ++n;
+    }
+    CHECK(n == 19);
+}
+
 TEST_CASE("codec: vectors of scalars reserve once and still fit any length", "[codec]") {
     for (int n : {0, 1, 2, 9, 10, 11, 100, 1000}) {
         std::string arr = "[";
