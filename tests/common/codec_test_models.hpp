@@ -128,6 +128,12 @@ struct Extra {
 };
 MORM_STRUCT(Extra, name, (rest, "", field_flags::extra_fields));
 
+struct ScalarVectors {
+    std::vector<std::int32_t> v;
+    std::vector<std::int64_t> w;  // read from int32 elements (widened)
+};
+MORM_STRUCT(ScalarVectors, v, w);
+
 struct Big {
     std::string s;
 };

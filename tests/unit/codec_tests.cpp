@@ -246,6 +246,70 @@ TEST_CASE("codec: strict mode and extra fields", "[codec]") {
     CHECK(codec::encode(ex).to_json() == R"({ "name" : "n", "x" : 1, "y" : { "z" : [ 1 ] } })");
 }
 
+TEST_CASE("codec: extra fields are collected in document order, in runs", "[codec]") {
+    // Adjacent unknown elements are copied as one run; runs before, between and after the
+    // declared field, and runs that outgrow the inline bson_t, must all land in order.
+    std::string json = R"({"a": 1, "b": "two", "name": "n", "c": {"d": [1, 2]}, "e": null)";
+    std::string expected = R"({ "a" : 1, "b" : "two", "c" : { "d" : [ 1, 2 ] }, "e" : null)";
+    for (int i = 0; i < 40; ++i) {
+        json += ", \"k" + std::to_string(i) + "\": \"value number " + std::to_string(i) + "\"";
+        expected += ", \"k" + std::to_string(i) + "\" : \"value number " + std::to_string(i) + "\"";
+    }
+    json += "}";
+    expected += " }";
+    auto src = bs::document::from_json(json);
+    Extra ex;
+    ex.rest = bs::document::from_json(R"({"old": 1})");
+    REQUIRE_FALSE(codec::decode(src.view(), ex));
+    CHECK(ex.name == "n");
+    CHECK(ex.rest.to_json() == expected);
+    CHECK(bson_validate(ex.rest.get(), BSON_VALIDATE_NONE, nullptr));
+    // Decoding again into the same object replaces the collected fields.
+    REQUIRE_FALSE(codec::decode(src.view(), ex));
+    CHECK(ex.rest.to_json() == expected);
+    auto only = bs::document::from_json(R"({"name": "m", "z": 1})");
+    REQUIRE_FALSE(codec::decode(only.view(), ex));
+    CHECK(ex.rest.to_json() == R"({ "z" : 1 })");
+}
+
+TEST_CASE("codec: bson::value::assign equals from_iter for every type, reusing one value", "[codec]") {
+    auto src = bs::document::from_json(R"j({"i": 1, "l": {"$numberLong": "5000000000"}, "d": 2.5, "b": true,
+        "t": {"$date": {"$numberLong": "1367366400000"}}, "n": null, "mn": {"$minKey": 1}, "s": "str",
+        "mx": {"$maxKey": 1}, "o": {"$oid": "be5e1052cd2d26df5bc34626"}, "doc": {"a": [1]}, "arr": [1, "x"],
+        "bin": {"$binary": {"base64": "AAEC", "subType": "00"}}, "re": {"$regularExpression": {"pattern": "p", "options": "i"}},
+        "c": {"$code": "f()"}, "ts": {"$timestamp": {"t": 7, "i": 1}}, "dec": {"$numberDecimal": "1.5"},
+        "i2": 3, "s2": "again"})j");
+    bson_iter_t it;
+    REQUIRE(bson_iter_init(&it, src.get()));
+    bs::value v;
+    int n = 0;
+    while (bson_iter_next(&it)) {
+        v.assign(it);
+        CHECK(v == bs::value::from_iter(it));
+        CHECK(v.type() == bson_iter_type(&it));
+        ++n;
+    }
+    CHECK(n == 19);
+}
+
+TEST_CASE("codec: vectors of scalars reserve once and still fit any length", "[codec]") {
+    for (int n : {0, 1, 2, 9, 10, 11, 100, 1000}) {
+        std::string arr = "[";
+        for (int i = 0; i < n; ++i) arr += (i ? ", " : "") + std::to_string(i * 1000003);
+        arr += "]";
+        auto src = bs::document::from_json(R"({"v": )" + arr + R"(, "w": )" + arr + "}");
+        ScalarVectors v;
+        v.w = {7, 7, 7};
+        REQUIRE_FALSE(codec::decode(src.view(), v));
+        REQUIRE(v.v.size() == static_cast<std::size_t>(n));
+        REQUIRE(v.w.size() == static_cast<std::size_t>(n));
+        for (std::size_t i = 0; i < v.v.size(); ++i) {
+            CHECK(v.v[i] == static_cast<std::int32_t>(i) * 1000003);
+            CHECK(v.w[i] == static_cast<std::int64_t>(i) * 1000003);
+        }
+    }
+}
+
 TEST_CASE("codec: field flags", "[codec]") {
     Flags f;
     f.id = "i";

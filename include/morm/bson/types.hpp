@@ -93,6 +93,27 @@ public:
     /// Copies the value the iterator points at.
     static value from_iter(const bson_iter_t& it) { return value(*bson_iter_value(const_cast<bson_iter_t*>(&it))); }
 
+    /// Replaces this value with the one at `it` (an element bson_iter_next stopped at): the
+    /// fixed-size types are read inline; the others are copied through libbson.
+    void assign(const bson_iter_t& it) {
+        const bson_type_t t = bson_iter_type_unsafe(&it);
+        if (owns_memory(v_.value_type)) bson_value_destroy(&v_);
+        v_.value_type = t;
+        switch (t) {
+        case BSON_TYPE_INT32: v_.value.v_int32 = bson_iter_int32_unsafe(&it); return;
+        case BSON_TYPE_INT64: v_.value.v_int64 = bson_iter_int64_unsafe(&it); return;
+        case BSON_TYPE_DOUBLE: v_.value.v_double = bson_iter_double_unsafe(&it); return;
+        case BSON_TYPE_BOOL: v_.value.v_bool = bson_iter_bool_unsafe(&it); return;
+        case BSON_TYPE_DATE_TIME: v_.value.v_datetime = bson_iter_int64_unsafe(&it); return;
+        case BSON_TYPE_NULL:
+        case BSON_TYPE_UNDEFINED:
+        case BSON_TYPE_MINKEY:
+        case BSON_TYPE_MAXKEY: return;
+        default: break;
+        }
+        bson_value_copy(bson_iter_value(const_cast<bson_iter_t*>(&it)), &v_);
+    }
+
     bson_type_t type() const noexcept { return v_.value_type; }
     bool is_null() const noexcept { return v_.value_type == BSON_TYPE_NULL; }
     const bson_value_t& get() const noexcept { return v_; }
@@ -108,6 +129,21 @@ public:
     friend bool operator==(const value& a, const value& b) noexcept;
 
 private:
+    static bool owns_memory(bson_type_t t) noexcept {
+        switch (t) {
+        case BSON_TYPE_UTF8:
+        case BSON_TYPE_DOCUMENT:
+        case BSON_TYPE_ARRAY:
+        case BSON_TYPE_BINARY:
+        case BSON_TYPE_REGEX:
+        case BSON_TYPE_DBPOINTER:
+        case BSON_TYPE_CODE:
+        case BSON_TYPE_SYMBOL:
+        case BSON_TYPE_CODEWSCOPE: return true;
+        default: return false;
+        }
+    }
+
     bson_value_t v_{};
 };
 

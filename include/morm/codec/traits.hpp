@@ -37,6 +37,7 @@
 #include <morm/codec/writer.hpp>
 
 #include <cstdint>
+#include <string>
 #include <string_view>
 #include <type_traits>
 
@@ -189,11 +190,35 @@ template <class V, class B, class K>
     }
 }
 
-/// Reads `v` from the element at `it`: the single entry point of every decoder.
+/// Reads `v` from the element at `it`: the single entry point of every decoder. The
+/// built-in scalars of the element's exact type are read inline (read() is a call per type,
+/// and a model or an array is mostly these); everything else, widening and errors go through
+/// bson_traits<V>::read.
 template <class V>
 bool read_value(const bson_iter_t& it, V& v, error_context& ctx) {
-    if constexpr (check_mapped<V>()) return bson_traits<V>::read(element(it, ctx), v);
-    else return false;
+    if constexpr (check_mapped<V>()) {
+        const bson_type_t t = iter_type(it);
+        if constexpr (std::is_same_v<V, std::int32_t>) {
+            if (t == BSON_TYPE_INT32) return v = bson_iter_int32_unsafe(&it), true;
+        } else if constexpr (std::is_same_v<V, std::int64_t>) {
+            if (t == BSON_TYPE_INT64) return v = bson_iter_int64_unsafe(&it), true;
+        } else if constexpr (std::is_same_v<V, double>) {
+            if (t == BSON_TYPE_DOUBLE) return v = bson_iter_double_unsafe(&it), true;
+        } else if constexpr (std::is_same_v<V, bool>) {
+            if (t == BSON_TYPE_BOOL) return v = bson_iter_bool_unsafe(&it), true;
+        } else if constexpr (std::is_same_v<V, std::string>) {
+            if (t == BSON_TYPE_UTF8) {
+                std::size_t n = 0;
+                const char* s = bson_iter_utf8_unsafe(&it, &n);
+                v.assign(s, n);  // reuses the capacity already in `v`
+                return true;
+            }
+        }
+        (void)t;
+        return bson_traits<V>::read(element(it, ctx), v);
+    } else {
+        return false;
+    }
 }
 
 // Structures (MORM_STRUCT): the field walks live in codec/types/structure.hpp.

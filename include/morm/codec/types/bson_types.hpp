@@ -96,7 +96,7 @@ struct bson_traits<bson::value> {
         }
     }
     static bool read(const codec::element& e, bson::value& v) {
-        v = bson::value::from_iter(e.iter());
+        v.assign(e.iter());
         return true;
     }
 

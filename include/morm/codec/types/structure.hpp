@@ -174,22 +174,61 @@ bool decode_in_order(bson_iter_t& it, T& out, std::bitset<struct_traits<T>::size
     }
 }
 
-/// An element that is no declared field: collected, refused (strict) or skipped.
+/// The extra_fields member of `out` (T must have one).
 template <structure T>
-bool unknown_field(const bson_iter_t& it, std::string_view k, T& out, error_context& ctx) {
+bson::document& extra_doc(T& out) noexcept {
     using traits = struct_traits<T>;
-    constexpr std::size_t n = traits::size;
     constexpr std::size_t extra = extra_fields_index<T>();
-    if constexpr (extra < n) {
-        auto& doc = out.*traits::template field<(extra < n ? extra : 0)>().member;
-        if (!bson_append_iter(doc.get(), k.data(), static_cast<int>(k.size()), &it))
-            return ctx.fail(errc::decode_error, "cannot collect extra field");
+    return out.*traits::template field<(extra < traits::size ? extra : 0)>().member;
+}
+
+/// Appends `n` bytes of complete elements (checked by bson_iter_next, as bson_append_iter
+/// would re-emit them) to the top-level document `doc` in one copy.
+inline bool append_elements(bson_t* doc, const std::uint8_t* p, std::uint32_t n) noexcept {
+    const std::uint32_t len = doc->len;
+    if (n > static_cast<std::uint32_t>(INT32_MAX) - len) return false;
+    const std::uint32_t total = len + n;
+    std::uint8_t* buf = bson_reserve_buffer(doc, total);
+    if (!buf) return false;
+    std::memcpy(buf + len - 1, p, n);  // over the old terminator
+    buf[total - 1] = 0;
+    const std::uint32_t le = BSON_UINT32_TO_LE(total);
+    std::memcpy(buf, &le, 4);
+    return true;
+}
+
+/// Unknown elements bound for the extra_fields member, gathered while they are adjacent in the
+/// source: a document of many unknown fields costs one copy, not one bson_append_iter each.
+struct extra_run {
+    const std::uint8_t* raw = nullptr;
+    std::uint32_t begin = 0, end = 0;
+
+    /// Adds the element at `it`; false if an earlier, non-adjacent run could not be appended.
+    bool add(const bson_iter_t& it, bson_t* doc) noexcept {
+        if (begin != end && it.off != end && !flush(doc)) return false;
+        if (begin == end) {
+            raw = it.raw;
+            begin = it.off;
+        }
+        end = it.next_off;
         return true;
-    } else if constexpr (traits::strict) {
+    }
+    bool flush(bson_t* doc) noexcept {
+        const bool ok = begin == end || append_elements(doc, raw + begin, end - begin);
+        begin = end = 0;
+        return ok;
+    }
+};
+
+/// An element that is no declared field of a structure without extra_fields: refused
+/// (strict) or skipped.
+template <structure T>
+bool unknown_field(std::string_view k, error_context& ctx) {
+    if constexpr (struct_traits<T>::strict) {
         ctx.fail(errc::decode_error, "unknown field");
         return ctx.push(k);
     } else {
-        (void)it, (void)k, (void)out, (void)ctx;
+        (void)k, (void)ctx;
         return true;
     }
 }
@@ -204,13 +243,20 @@ bool decode_by_name(bson_iter_t& it, T& out, std::bitset<struct_traits<T>::size>
     // Fields decoded from their former name: the current name, met later, wins.
     std::bitset<traits::has_aliases ? n : 1> by_alias;
     std::size_t hint = 0;         // after a reordering, still try the next declared field first
+    constexpr std::size_t extra = extra_fields_index<T>();
+    [[maybe_unused]] extra_run run;
     while (pending || bson_iter_next(&it)) {
         pending = false;
         const std::string_view k(iter_key(it), iter_key_len(it));
         bool former = false;
         const std::size_t idx = find_field<T>(k, hint, &former);
         if (idx == n) {
-            if (!unknown_field(it, k, out, ctx)) return false;
+            if constexpr (extra < n) {
+                if (!run.add(it, extra_doc(out).get()))
+                    return ctx.fail(errc::decode_error, "cannot collect extra field");
+            } else if (!unknown_field<T>(k, ctx)) {
+                return false;
+            }
             continue;
         }
         if constexpr (traits::has_aliases) {
@@ -222,6 +268,8 @@ bool decode_by_name(bson_iter_t& it, T& out, std::bitset<struct_traits<T>::size>
         if (!decoders[idx](it, out, ctx)) return ctx.push(k);
         seen.set(idx);
     }
+    if constexpr (extra < n)
+        if (!run.flush(extra_doc(out).get())) return ctx.fail(errc::decode_error, "cannot collect extra field");
     return true;
 }
 

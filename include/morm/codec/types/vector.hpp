@@ -3,6 +3,7 @@
 
 #include <morm/codec/traits.hpp>
 
+#include <type_traits>
 #include <vector>
 
 namespace morm {
@@ -32,6 +33,13 @@ struct bson_traits<std::vector<T, A>> {
         auto& ctx = e.context();
         bson_iter_t child;
         if (!bson_iter_recurse(&const_cast<bson_iter_t&>(e.iter()), &child)) return e.fail("corrupt array");
+        if constexpr (small_fixed()) {
+            // A fresh vector would grow log2(n) times: reserve the most elements the array's
+            // bytes can hold (each takes a type byte, a key of 1+ chars and its NUL besides the
+            // payload), at most the array's size in memory.
+            const std::size_t bound = (child.len - 5) / (3 + codec::size_estimate<T>());
+            if (v.capacity() < bound) v.reserve(bound);
+        }
         std::size_t n = 0;
         while (bson_iter_next(&child)) {
             if (n == v.size()) v.emplace_back();
@@ -42,6 +50,17 @@ struct bson_traits<std::vector<T, A>> {
         if (child.err_off) return e.fail("corrupt array");
         v.erase(v.begin() + static_cast<std::ptrdiff_t>(n), v.end());
         return true;
+    }
+
+    /// A scalar stored in a fixed number of bytes no smaller than its in-memory size / 4.
+    static constexpr bool small_fixed() {
+        if constexpr (!codec::mapped<T>) return false;
+        else {
+            constexpr auto t = bson_traits<T>::type;
+            return std::is_trivially_copyable_v<T> && sizeof(T) <= 16 &&
+                   (t == BSON_TYPE_INT32 || t == BSON_TYPE_INT64 || t == BSON_TYPE_DOUBLE || t == BSON_TYPE_BOOL ||
+                    t == BSON_TYPE_DATE_TIME || t == BSON_TYPE_OID || t == BSON_TYPE_DECIMAL128);
+        }
     }
 
     static void schema(bson_t* s, bool nullable) {
