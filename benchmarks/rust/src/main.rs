@@ -1,7 +1,7 @@
 //! The MongoDB Rust driver's peer for morm's benchmarks (issue 14), written the way the driver's
 //! documentation recommends: async on tokio, plain `Document`s (the raw driver row, impl "rust").
 //!
-//!   rust_bench odm --uri URI --data DIR [--scale F] [--smoke]
+//!   rust_bench odm --uri URI --data DIR [--scale F] [--smoke] [--updates sequential|concurrent]
 //!   rust_bench concurrency --uri URI [--data DIR] [--count 10000] [--threads 1|2] [--reps R] [--smoke]
 //!
 //! JSON lines on stdout (one per result, the same shape as benchmarks/python/odm_bench.py and
@@ -25,9 +25,12 @@ pub struct Args {
     pub count: Option<usize>,
     pub threads: usize,
     pub reps: usize,
+    /// odm: `--updates concurrent` (50 `update_one`s in flight per chunk) or `sequential`
+    /// (the default: FerretDB's SQLite answers concurrent updates with SQLITE_BUSY).
+    pub concurrent_updates: bool,
 }
 
-const USAGE: &str = "usage: rust_bench odm --uri URI --data DIR [--scale F] [--smoke]\n       \
+const USAGE: &str = "usage: rust_bench odm --uri URI --data DIR [--scale F] [--smoke] [--updates sequential|concurrent]\n       \
                      rust_bench concurrency --uri URI [--data DIR] [--count N] [--threads 1|2] [--reps R] [--smoke]";
 
 fn parse(argv: &[String]) -> Res<Args> {
@@ -39,6 +42,7 @@ fn parse(argv: &[String]) -> Res<Args> {
         count: None,
         threads: 1,
         reps: 1,
+        concurrent_updates: false,
     };
     let mut it = argv.iter();
     while let Some(flag) = it.next() {
@@ -50,6 +54,13 @@ fn parse(argv: &[String]) -> Res<Args> {
             "--count" => a.count = Some(value()?.parse()?),
             "--threads" => a.threads = value()?.parse()?,
             "--reps" => a.reps = value()?.parse()?,
+            "--updates" => {
+                a.concurrent_updates = match value()?.as_str() {
+                    "concurrent" => true,
+                    "sequential" => false,
+                    v => return Err(format!("--updates concurrent|sequential, not {v}").into()),
+                }
+            }
             "--smoke" => a.smoke = true,
             other => return Err(format!("unknown argument {other}\n{USAGE}").into()),
         }

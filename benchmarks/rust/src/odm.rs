@@ -16,22 +16,17 @@ const SPEC: usize = 10_000;
 /// The ODM spec scores an update by the ~13 B it changes.
 const UPDATE_BYTES: usize = 13;
 /// FerretDB 1.24 never answers an update command of 100 or more statements: every
-/// implementation sends updates in batches of 50; here, 50 `update_one`s in flight at once.
+/// implementation sends updates in batches of 50; `--updates concurrent` keeps 50
+/// `update_one`s in flight at once.
 const UPDATE_CHUNK: usize = 50;
 const FIND_NOTE: &str = "finds capped at 50: FerretDB scans";
 
-/// How the updates go out: `RUST_BENCH_UPDATES=seq` sends them one after the other (kept to
-/// compare; the concurrent chunks were faster on both servers, see the README of this dir).
-fn update_note() -> &'static str {
-    if sequential_updates() {
-        "update_one $set per document, sequential"
+fn update_note(concurrent: bool) -> &'static str {
+    if concurrent {
+        "update_one $set per document, 50 in flight per chunk (try_join_all)"
     } else {
-        "update_one $set per document, 50 concurrent per chunk (try_join_all)"
+        "update_one $set per document, sequential"
     }
-}
-
-fn sequential_updates() -> bool {
-    std::env::var("RUST_BENCH_UPDATES").is_ok_and(|v| v == "seq")
 }
 
 struct Runner<'a> {
@@ -110,17 +105,17 @@ fn nested_docs(tmpl: &Document, n: usize) -> Res<Vec<Document>> {
     Ok(docs)
 }
 
-async fn update_all(coll: &Collection<Document>, ids: &[Bson], path: &str) -> Res<u64> {
+async fn update_all(coll: &Collection<Document>, ids: &[Bson], path: &str, concurrent: bool) -> Res<u64> {
     let one = |id: &Bson| coll.update_one(doc! {"_id": id.clone()}, doc! {"$set": {path: "UPDATEDx"}});
     let mut modified = 0;
-    if sequential_updates() {
-        for id in ids {
-            modified += one(id).await?.modified_count;
-        }
-    } else {
+    if concurrent {
         for chunk in ids.chunks(UPDATE_CHUNK) {
             let results = try_join_all(chunk.iter().map(|id| one(id).into_future())).await?;
             modified += results.iter().map(|r| r.modified_count).sum::<u64>();
+        }
+    } else {
+        for id in ids {
+            modified += one(id).await?.modified_count;
         }
     }
     Ok(modified)
@@ -160,12 +155,13 @@ async fn create_update(
     let loaded: Vec<Document> = coll.find(doc! {}).await?.try_collect().await?;
     let t0 = Instant::now();
     let ids: Vec<Bson> = loaded.iter().map(|d| d.get("_id").cloned().unwrap_or(Bson::Null)).collect();
-    let modified = update_all(coll, &ids, path).await?;
+    let concurrent = r.args.concurrent_updates;
+    let modified = update_all(coll, &ids, path, concurrent).await?;
     if modified != loaded.len() as u64 {
         return Err(format!("{task}: {modified} of {} documents modified", loaded.len()).into());
     }
     let name = if task == "nested" { "nested: update nested field".to_string() } else { format!("{task}: update") };
-    let note = if extra.is_empty() { update_note().to_string() } else { format!("{extra}; {}", update_note()) };
+    let note = if extra.is_empty() { update_note(concurrent).to_string() } else { format!("{extra}; {}", update_note(concurrent)) };
     r.report(&name, (UPDATE_BYTES * loaded.len()) as f64 / 1e6, t0.elapsed().as_secs_f64(), n, &note);
     Ok((ids, size))
 }
