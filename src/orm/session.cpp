@@ -40,18 +40,23 @@ struct session::impl {
         return nullptr;
     }
     /// The live entry of `st` keyed `key`, or null.
-    entry* find(const store& st, std::string_view key) {
-        const auto i = st.by_id.find(key, detail::id_table::hash_of(key), entries);
+    entry* find(const store& st, std::string_view key) { return find(st, key, detail::id_table::hash_of(key)); }
+    entry* find(const store& st, std::string_view key, std::uint32_t hash) {
+        const auto i = st.by_id.find(key, hash, entries);
         return i == detail::id_table::npos ? nullptr : &entries[i];
     }
     /// A new entry keyed `key`, which `st` must not hold yet.
     entry& emplace(store& st, std::shared_ptr<void> obj, entry::state state, std::string key) {
+        const auto hash = detail::id_table::hash_of(key);
+        return emplace(st, std::move(obj), state, std::move(key), hash);
+    }
+    entry& emplace(store& st, std::shared_ptr<void> obj, entry::state state, std::string key, std::uint32_t hash) {
         entry& e = entries.emplace_back();
         e.obj = std::move(obj);
         e.ops = st.ops;
         e.st = state;
         e.key = std::move(key);
-        e.hash = detail::id_table::hash_of(e.key);
+        e.hash = hash;
         st.by_id.insert(e.hash, e.index);
         return e;
     }
@@ -180,13 +185,14 @@ void session::stage_add(const detail::model_ops& ops, std::shared_ptr<void> obj)
     auto& st = impl_->store_for(ops, engine_);
     ops.ensure_id(obj.get());
     auto key = checked_id_key(ops, obj.get(), "add()");
-    if (auto* e = impl_->find(st, key)) {
+    const auto hash = detail::id_table::hash_of(key);  // once: for the lookup and the insert
+    if (auto* e = impl_->find(st, key, hash)) {
         if (e->obj == obj) return;  // already managed
         throw error(errc::invalid_argument,
                     fmt::format("another object with _id {} is already in the session for '{}'",
                                 ops.id_json(obj.get()), ops.collection));
     }
-    impl_->emplace(st, std::move(obj), entry::state::pending_insert, std::move(key));
+    impl_->emplace(st, std::move(obj), entry::state::pending_insert, std::move(key), hash);
 }
 
 std::shared_ptr<void> session::stage_merge(const detail::model_ops& ops, std::shared_ptr<void> obj) {
