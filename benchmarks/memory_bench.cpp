@@ -4,11 +4,16 @@
 // server (canned find batches of <= 1,000 documents, acknowledges writes) runs in the
 // parent, so its buffers are not counted. In the child the peak (VmHWM) is reset through
 // /proc/self/clear_refs after setup; reported are the peak RSS in MiB (median of reps)
-// and "delta_mib": peak minus the RSS before the work.
+// and "delta_mib": peak minus the RSS before the work. The commit rows also report
+// "bytes_per_object": the heap in use (mallinfo2) with the N committed objects still
+// tracked, minus the heap once the session (the only owner of the objects) is gone,
+// divided by N: the object itself, its snapshot and the session's bookkeeping, without
+// the commit's transient buffers or what the connection keeps (its frame buffer).
 #include "perf/bench_io.hpp"
 #include "perf/sink_server.hpp"
 
 #include <fcntl.h>
+#include <malloc.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -34,10 +39,19 @@ void reset_peak() {
     }
 }
 
+double heap_in_use() {
+    const auto mi = ::mallinfo2();
+    return static_cast<double>(mi.uordblks + mi.hblkhd);
+}
+
 enum class mode { stream, all, commit_keep, commit_no_keep };
 
-/// Runs in the child: returns {baseline MiB, peak MiB}.
-std::pair<double, double> measure(mode m, const std::string& uri, std::size_t n) {
+struct measured {
+    double base_mib = 0, peak_mib = 0, bytes_per_object = 0;
+};
+
+/// Runs in the child.
+measured measure(mode m, const std::string& uri, std::size_t n) {
     const auto tmpl = small_doc_model();
     asio::io_context ioc;
     morm::engine engine = run_coro(ioc, [&]() -> asio::awaitable<morm::engine> {
@@ -47,6 +61,7 @@ std::pair<double, double> measure(mode m, const std::string& uri, std::size_t n)
     run_coro(ioc, [&]() -> asio::awaitable<void> { co_await engine.database().run_command(morm::bson::document::from_json(R"({"ping": 1})")); });
     reset_peak();
     double base = status_kib("VmRSS:") / 1024.0;
+    double tracked = 0;
     std::size_t got = 0;
     run_coro(ioc, [&]() -> asio::awaitable<void> {
         morm::session_options so;
@@ -69,16 +84,18 @@ std::pair<double, double> measure(mode m, const std::string& uri, std::size_t n)
                 for (std::size_t i = 0; i < n; ++i) s.add(tmpl);
                 auto r = co_await s.commit();
                 got = r.inserted;
+                tracked = heap_in_use();
                 break;
             }
         }
     });
     double peak = status_kib("VmHWM:") / 1024.0;
+    if (tracked > 0) tracked -= heap_in_use();  // the session and its objects are gone now
     if (got != n) {
         log("memory_bench: child processed {} of {} documents", got, n);
         ::_exit(3);
     }
-    return {base, peak};
+    return {base, peak, tracked / static_cast<double>(n)};
 }
 
 }  // namespace
@@ -101,7 +118,7 @@ int main(int argc, char** argv) {
                                 {"read_all", mode::all},
                                 {"commit", mode::commit_keep},
                                 {"commit_keep_committed_false", mode::commit_no_keep}};
-    std::vector<double> peak[4], delta[4];
+    std::vector<double> peak[4], delta[4], per_object[4];
     for (int rep = 0; rep < reps; ++rep) {
         for (int v = 0; v < 4; ++v) {
             int fds[2];
@@ -111,11 +128,12 @@ int main(int argc, char** argv) {
             if (pid == 0) {
                 ::close(fds[0]);
                 int rc = 0;
-                double out[2] = {0, 0};
+                double out[3] = {0, 0, 0};
                 try {
-                    auto [b, p] = measure(variants[v].m, uri, n);
-                    out[0] = b;
-                    out[1] = p;
+                    auto r = measure(variants[v].m, uri, n);
+                    out[0] = r.base_mib;
+                    out[1] = r.peak_mib;
+                    out[2] = r.bytes_per_object;
                 } catch (const std::exception& e) {
                     log("memory_bench: {}: {}", variants[v].task, e.what());
                     rc = 2;
@@ -125,7 +143,7 @@ int main(int argc, char** argv) {
                 ::_exit(rc);
             }
             ::close(fds[1]);
-            double in[2] = {0, 0};
+            double in[3] = {0, 0, 0};
             auto r = ::read(fds[0], in, sizeof in);
             ::close(fds[0]);
             int status = 0;
@@ -136,16 +154,26 @@ int main(int argc, char** argv) {
             }
             peak[v].push_back(in[1]);
             delta[v].push_back(in[1] - in[0]);
-            log("  rep {} {}: baseline {:.1f} MiB, peak {:.1f} MiB (+{:.1f})", rep, variants[v].task, in[0], in[1],
-                in[1] - in[0]);
+            per_object[v].push_back(in[2]);
+            log("  rep {} {}: baseline {:.1f} MiB, peak {:.1f} MiB (+{:.1f}), {:.0f} B per tracked object", rep,
+                variants[v].task, in[0], in[1], in[1] - in[0], in[2]);
         }
     }
     for (int v = 0; v < 4; ++v) {
         auto d = summarize(delta[v]);
-        emit("memory", variants[v].task, "morm", "MiB", summarize(peak[v]),
-             fmt::format("peak RSS (VmHWM) of a forked child, N={} odm small docs, in-process sink in the parent{}", n,
-                         a.smoke ? "; SMOKE counts" : ""),
-             {{"delta_mib", d.median}, {"delta_mib_min", d.min}, {"delta_mib_max", d.max}});
+        const std::string note =
+            fmt::format("peak RSS (VmHWM) of a forked child, N={} odm small docs, in-process sink in the parent{}", n,
+                        a.smoke ? "; SMOKE counts" : "");
+        const double peak_per_object = d.median * 1024 * 1024 / static_cast<double>(n);
+        if (variants[v].m == mode::commit_keep || variants[v].m == mode::commit_no_keep)
+            emit("memory", variants[v].task, "morm", "MiB", summarize(peak[v]), note,
+                 {{"delta_mib", d.median}, {"delta_mib_min", d.min}, {"delta_mib_max", d.max},
+                  {"peak_delta_bytes_per_object", peak_per_object},
+                  {"bytes_per_object", summarize(per_object[v]).median}});
+        else
+            emit("memory", variants[v].task, "morm", "MiB", summarize(peak[v]), note,
+                 {{"delta_mib", d.median}, {"delta_mib_min", d.min}, {"delta_mib_max", d.max},
+                  {"peak_delta_bytes_per_object", peak_per_object}});
     }
     return 0;
 }

@@ -12,6 +12,8 @@
 // The sink runs on its own thread; "cpu_ns_per_doc" is the client thread's CPU time
 // (CLOCK_THREAD_CPUTIME_ID) divided by N, so the sink's work is excluded.
 // Targets (reported, not asserted): morm >= 1.5x libmongoc docs/s, within 2x of raw.
+// MORM_SINK_ONLY=<impl> runs that peer alone and emits nothing (for profiling, e.g.
+// MORM_SINK_ONLY=morm.session valgrind --tool=callgrind sink_bench --count 20000 --reps 1).
 #include "perf/perf_common.hpp"
 #include "perf/sink_server.hpp"
 
@@ -169,6 +171,17 @@ int main(int argc, char** argv) {
         mongoc_bulk_operation_destroy(bulk);
     };
 
+    const char* only_env = std::getenv("MORM_SINK_ONLY");
+    const std::string only = only_env ? only_env : "";
+    // Times `fn` as peer `impl` (unless another one runs alone) and checks what the sink got.
+    auto run_peer = [&](const char* impl, auto&& fn) {
+        sample s;
+        if (!only.empty() && only != impl) return s;
+        s = timed(fn);
+        check_sink(sink, n, impl);
+        return s;
+    };
+
     results res;
     // Rep 0 is a warm-up (connections, buffers, page faults) and is not recorded.
     for (int rep = 0; rep <= reps; ++rep) {
@@ -176,7 +189,7 @@ int main(int argc, char** argv) {
         // pre-built structs); ids are cleared so that both generate them client-side.
         std::vector<std::shared_ptr<odm_small_doc>> session_objs(n);
         for (auto& p : session_objs) p = std::make_shared<odm_small_doc>(tmpl);
-        auto s_session = timed([&] {
+        auto s_session = run_peer("morm.session", [&] {
             run_coro(ioc, [&]() -> asio::awaitable<void> {
                 morm::session_options so;
                 so.keep_committed = false;
@@ -186,9 +199,8 @@ int main(int argc, char** argv) {
                 if (r.inserted != n) throw std::runtime_error("session commit inserted " + std::to_string(r.inserted));
             });
         });
-        check_sink(sink, n, "morm.session");
 
-        auto s_many = timed([&] {
+        auto s_many = run_peer("morm.insert_many", [&] {
             run_coro(ioc, [&]() -> asio::awaitable<void> {
                 morm::insert_options io;
                 io.ordered = false;
@@ -196,12 +208,11 @@ int main(int argc, char** argv) {
                 if (static_cast<std::size_t>(r.inserted_count) != n) throw std::runtime_error("insert_many count");
             });
         });
-        check_sink(sink, n, "morm.insert_many");
 
         // The C programmer's equivalent of a session commit: hand-written struct -> bson_t
         // mapping per object (with a client-side ObjectId), then the bulk API.
         std::vector<odm_small_doc> objs(n, tmpl);
-        auto s_mongoc_mapped = timed([&] {
+        auto s_mongoc_mapped = run_peer("libmongoc.mapped", [&] {
             mongoc_bulk_operation_t* bulk = mongoc_collection_create_bulk_operation_with_opts(mcoll, unordered);
             for (const auto& o : objs) {
                 bson_t b;
@@ -227,16 +238,14 @@ int main(int argc, char** argv) {
             }
             execute_bulk(bulk);
         });
-        check_sink(sink, n, "libmongoc.mapped");
 
-        auto s_mongoc = timed([&] {
+        auto s_mongoc = run_peer("libmongoc", [&] {
             mongoc_bulk_operation_t* bulk = mongoc_collection_create_bulk_operation_with_opts(mcoll, unordered);
             for (auto& d : docs) mongoc_bulk_operation_insert(bulk, d.get());
             execute_bulk(bulk);
         });
-        check_sink(sink, n, "libmongoc");
 
-        auto s_raw = timed([&] {
+        auto s_raw = run_peer("raw", [&] {
             asio::write(raw_sock, asio::buffer(raw_frames.data(), raw_frames.size()));
             std::size_t replies = 0;
             std::size_t have = 0;
@@ -254,9 +263,8 @@ int main(int argc, char** argv) {
                 have -= pos;
             }
         });
-        check_sink(sink, n, "raw");
 
-        if (rep == 0) continue;
+        if (rep == 0 || !only.empty()) continue;
         res.add("morm.session", s_session, n);
         res.add("morm.insert_many", s_many, n);
         res.add("libmongoc", s_mongoc, n);
@@ -266,6 +274,7 @@ int main(int argc, char** argv) {
             n / s_session.secs, n / s_many.secs, n / s_mongoc.secs, n / s_raw.secs);
     }
 
+    if (!only.empty()) return 0;
     const std::string note = fmt::format("in-process sink on its own thread, N={} odm small docs, {} frame(s); "
                                          "cpu = client thread CPU time{}",
                                          n, raw_frame_count, a.smoke ? "; SMOKE counts" : "");

@@ -107,7 +107,16 @@ boost::asio::awaitable<void> execute(const engine& eng, plan& p, bool keep, bool
     for (std::size_t gi = 0; gi < groups.size(); ++gi)
         // A group the writer never reached (no connection) has no outcomes: its items stay pending.
         if (groups[gi].outcomes.size() == groups[gi].count)
-            for (std::size_t i = 0; i < groups[gi].count; ++i) outcomes[(*items[gi])[i]] = std::move(groups[gi].outcomes[i]);
+            for (std::size_t i = 0; i < groups[gi].count; ++i) {
+                auto& src = groups[gi].outcomes[i];
+                auto& dst = outcomes[(*items[gi])[i]];
+                if (src.st != item_outcome::state::ok) {
+                    dst = std::move(src);
+                    continue;
+                }
+                dst.st = src.st;  // written: its state and `n` are all anyone reads
+                dst.n = src.n;
+            }
 }
 
 boost::asio::awaitable<std::vector<bool>> confirm_inserts(const engine& eng, const plan& p,

@@ -34,6 +34,10 @@ object_outcome refusal(const session_entry& e, object_outcome::operation op, err
 namespace {
 
 collection_plan& collection_of(plan& p, std::string_view name) {
+    // Usually the same model as the previous object: its name is the very same bytes.
+    if (!p.collections.empty() && p.collections.back().name.data() == name.data() &&
+        p.collections.back().name.size() == name.size())
+        return p.collections.back();
     for (auto& c : p.collections)
         if (c.name == name) return c;
     p.collections.push_back({name, {}, {}, {}, {}, {}});

@@ -21,6 +21,10 @@ reconciliation reconcile(const plan& p, std::span<item_outcome> outcomes) {
     for (std::size_t i = 0; i < p.work.size(); ++i) {
         const work_item& w = p.work[i];
         item_outcome& o = outcomes[i];
+        if (o.st == item_outcome::state::ok && !w.versioned) {  // the common case: written
+            r.verdicts[i] = verdict::written;
+            continue;
+        }
         bool ok = o.st == item_outcome::state::ok;
         errc err = o.error;
         std::string message = std::move(o.message);

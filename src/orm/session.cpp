@@ -1,3 +1,4 @@
+#include "identity_map.hpp"
 #include "persistence.hpp"
 #include "session_entry.hpp"
 #include "unit_of_work.hpp"
@@ -9,20 +10,19 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <deque>
 #include <map>
 
 namespace morm {
 
-/// Identity map of one model: _id key -> entry. Entries live in `impl::entries` in
-/// staging order, so commit needs no sort; the maps hold pointers into that deque.
+/// Identity map of one model: _id key -> entry (identity_map.hpp). Entries live in
+/// `impl::entries` in staging order, so commit needs no sort.
 struct session::store {
     const detail::model_ops* ops = nullptr;
-    std::unordered_map<std::string, entry*> by_id;
+    detail::id_table by_id;
 };
 
 struct session::impl {
-    std::deque<entry> entries;
+    detail::entry_list entries;
     std::size_t dead = 0;
     std::vector<std::unique_ptr<store>> stores;
 
@@ -39,40 +39,59 @@ struct session::impl {
             if (st->ops == &ops) return st.get();
         return nullptr;
     }
+    /// The live entry of `st` keyed `key`, or null.
+    entry* find(const store& st, std::string_view key) { return find(st, key, detail::id_table::hash_of(key)); }
+    entry* find(const store& st, std::string_view key, std::uint32_t hash) {
+        const auto i = st.by_id.find(key, hash, entries);
+        return i == detail::id_table::npos ? nullptr : &entries[i];
+    }
+    /// A new entry keyed `key`, which `st` must not hold yet.
     entry& emplace(store& st, std::shared_ptr<void> obj, entry::state state, std::string key) {
+        const auto hash = detail::id_table::hash_of(key);
+        return emplace(st, std::move(obj), state, std::move(key), hash);
+    }
+    entry& emplace(store& st, std::shared_ptr<void> obj, entry::state state, std::string key, std::uint32_t hash) {
         entry& e = entries.emplace_back();
         e.obj = std::move(obj);
         e.ops = st.ops;
         e.st = state;
         e.key = std::move(key);
-        st.by_id.emplace(e.key, &e);
+        e.hash = hash;
+        st.by_id.insert(e.hash, e.index);
         return e;
     }
     /// Forgets an entry; its storage is reclaimed by compact().
     void kill(entry& e) {
         if (e.dead) return;
-        if (auto* st = find_store(*e.ops)) {
-            auto it = st->by_id.find(e.key);
-            if (it != st->by_id.end() && it->second == &e) st->by_id.erase(it);
-        }
+        if (auto* st = find_store(*e.ops)) st->by_id.erase(e.hash, e.index);
         e.dead = true;
         e.obj.reset();
         std::string().swap(e.snapshot);
         std::string().swap(e.key);
         ++dead;
     }
+    void clear() {
+        entries.clear();
+        dead = 0;
+        for (auto& st : stores) st->by_id.clear();
+    }
     /// Drops dead entries once they outnumber live ones, so write-only sessions
     /// (keep_committed = false) stay flat in memory across commits.
     void compact() {
         if (dead < 1024 || dead * 2 < entries.size()) return;
-        std::deque<entry> live;
-        for (auto& e : entries)
-            if (!e.dead) live.push_back(std::move(e));
-        entries.swap(live);
-        dead = 0;
-        for (auto& st : stores) st->by_id.clear();
-        for (auto& e : entries)
-            if (auto* st = find_store(*e.ops)) st->by_id.emplace(e.key, &e);
+        detail::entry_list live;
+        entries.for_each([&](entry& e) {
+            if (e.dead) return;
+            entry& n = live.emplace_back();
+            const auto index = n.index;
+            n = std::move(e);
+            n.index = index;
+        });
+        clear();
+        entries = std::move(live);
+        entries.for_each([&](entry& e) {
+            if (auto* st = find_store(*e.ops)) st->by_id.insert(e.hash, e.index);
+        });
     }
 };
 
@@ -89,24 +108,25 @@ std::shared_ptr<void> session::lookup(const detail::model_ops& ops, const std::s
     known = false;
     auto* st = impl_->find_store(ops);
     if (!st) return nullptr;
-    auto it = st->by_id.find(idkey);
-    if (it == st->by_id.end()) return nullptr;
+    auto* e = impl_->find(*st, idkey);
+    if (!e) return nullptr;
     known = true;
-    if (it->second->st == entry::state::pending_delete) return nullptr;
-    return it->second->obj;
+    if (e->st == entry::state::pending_delete) return nullptr;
+    return e->obj;
 }
 
 session::entry* session::find_entry(const detail::model_ops& ops, const void* obj) {
     std::string key;
     if (auto* st = impl_->find_store(ops); st && !ops.id_key(obj, key, nullptr)) {
-        auto it = st->by_id.find(key);
-        if (it != st->by_id.end() && it->second->obj.get() == obj) return it->second;
+        if (auto* e = impl_->find(*st, key); e && e->obj.get() == obj) return e;
     }
     // Not under its current id: an object whose id was changed (or made invalid) after it
     // entered the session.
-    for (auto& e : impl_->entries)
-        if (!e.dead && e.obj.get() == obj) return &e;
-    return nullptr;
+    entry* found = nullptr;
+    impl_->entries.for_each([&](entry& e) {
+        if (!found && !e.dead && e.obj.get() == obj) found = &e;
+    });
+    return found;
 }
 
 namespace {
@@ -164,28 +184,23 @@ void keep_former_names(const detail::model_ops& ops, bson::document_view doc, st
 void session::stage_add(const detail::model_ops& ops, std::shared_ptr<void> obj) {
     auto& st = impl_->store_for(ops, engine_);
     ops.ensure_id(obj.get());
-    // One hash lookup: reserve the slot, then fill it.
-    auto [it, inserted] = st.by_id.try_emplace(checked_id_key(ops, obj.get(), "add()"), nullptr);
-    if (!inserted) {
-        if (it->second->obj == obj) return;  // already managed
+    auto key = checked_id_key(ops, obj.get(), "add()");
+    const auto hash = detail::id_table::hash_of(key);  // once: for the lookup and the insert
+    if (auto* e = impl_->find(st, key, hash)) {
+        if (e->obj == obj) return;  // already managed
         throw error(errc::invalid_argument,
                     fmt::format("another object with _id {} is already in the session for '{}'",
                                 ops.id_json(obj.get()), ops.collection));
     }
-    entry& e = impl_->entries.emplace_back();
-    e.obj = std::move(obj);
-    e.ops = &ops;
-    e.st = entry::state::pending_insert;
-    e.key = it->first;
-    it->second = &e;
+    impl_->emplace(st, std::move(obj), entry::state::pending_insert, std::move(key), hash);
 }
 
 std::shared_ptr<void> session::stage_merge(const detail::model_ops& ops, std::shared_ptr<void> obj) {
     auto& st = impl_->store_for(ops, engine_);
     ops.ensure_id(obj.get());
     auto key = checked_id_key(ops, obj.get(), "merge()");
-    if (auto it = st.by_id.find(key); it != st.by_id.end()) {
-        auto& e = *it->second;
+    if (auto* found = impl_->find(st, key)) {
+        auto& e = *found;
         if (e.st == entry::state::pending_delete) e.st = e.has_snapshot ? entry::state::persistent : entry::state::pending_merge;
         return e.obj;  // the caller copies the new state onto it; tracking does the rest
     }
@@ -209,14 +224,15 @@ void session::stage_remove(const detail::model_ops& ops, const void* obj) {
     if (auto ec = e->ops->id_key(e->obj.get(), key, &diag)) return ec;
     if (key == e->key) return {};
     auto& st = impl_->store_for(*e->ops, engine_);
-    if (st.by_id.count(key)) {
+    if (impl_->find(st, key)) {
         diag.message = fmt::format("the object's _id was changed to {}, which another object in the session has",
                                    e->ops->id_json(e->obj.get()));
         return make_error_code(errc::invalid_argument);
     }
-    if (auto it = st.by_id.find(e->key); it != st.by_id.end() && it->second == e) st.by_id.erase(it);
+    st.by_id.erase(e->hash, e->index);
     e->key = std::move(key);
-    st.by_id.emplace(e->key, e);
+    e->hash = detail::id_table::hash_of(e->key);
+    st.by_id.insert(e->hash, e->index);
     return {};
 }
 
@@ -227,18 +243,14 @@ void session::expunge_impl(const detail::model_ops& ops, const void* obj) {
     }
 }
 
-void session::expunge_all() {
-    impl_->entries.clear();
-    impl_->dead = 0;
-    for (auto& st : impl_->stores) st->by_id.clear();
-}
+void session::expunge_all() { impl_->clear(); }
 
 void session::rollback() {
-    for (auto& e : impl_->entries) {
-        if (e.dead) continue;
+    impl_->entries.for_each([&](entry& e) {
+        if (e.dead) return;
         if (!e.has_snapshot) {  // never on the server as far as we know
             impl_->kill(e);
-            continue;
+            return;
         }
         // Restore the last known server state, whose _id is the one the entry is keyed
         // by. The snapshot is the session's own encoding of the object, so it decodes.
@@ -246,10 +258,10 @@ void session::rollback() {
         if (e.ops->decode(reinterpret_cast<const std::uint8_t*>(e.snapshot.data()), e.snapshot.size(), e.obj.get(),
                           &ignored)) {
             impl_->kill(e);
-            continue;
+            return;
         }
         e.st = entry::state::persistent;
-    }
+    });
     impl_->compact();
 }
 
@@ -257,20 +269,18 @@ bool session::dirty() const {
     bson_t scratch;
     bson_init(&scratch);
     bool d = false;
-    for (auto& e : impl_->entries) {
-        if (e.dead) continue;
+    impl_->entries.for_each([&](entry& e) {
+        if (d || e.dead) return;
         if (e.st != entry::state::persistent) {
             d = true;
-            break;
+            return;
         }
         bson_reinit(&scratch);
         // An object that no longer encodes has changes (that commit() will refuse).
         if (e.ops->encode(e.obj.get(), &scratch, nullptr) ||
-            scratch.len != e.snapshot.size() || std::memcmp(bson_get_data(&scratch), e.snapshot.data(), scratch.len) != 0) {
+            scratch.len != e.snapshot.size() || std::memcmp(bson_get_data(&scratch), e.snapshot.data(), scratch.len) != 0)
             d = true;
-            break;
-        }
-    }
+    });
     bson_destroy(&scratch);
     return d;
 }
@@ -294,8 +304,7 @@ std::shared_ptr<void> session::track_loaded(const detail::model_ops& ops, bson::
     }
     // Identity key straight from the stored _id element (same encoding as value_key()).
     std::string idkey = detail::element_key(it);
-    if (auto f = st.by_id.find(idkey); f != st.by_id.end())
-        return f->second->st == entry::state::pending_delete ? nullptr : f->second->obj;
+    if (auto* f = impl_->find(st, idkey)) return f->st == entry::state::pending_delete ? nullptr : f->obj;
     auto obj = ops.make();
     if ((ec = ops.decode(doc.data(), doc.size(), obj.get(), &diag))) return nullptr;
     // The snapshot is our own encoding of the object, so that an unchanged object
@@ -382,23 +391,24 @@ asio::awaitable<commit_result> session::commit() {
 std::vector<session::entry*> session::live_entries(std::vector<object_outcome>& failures) {
     std::vector<entry*> out;
     out.reserve(size());
-    for (auto& e : impl_->entries) {
-        if (e.dead) continue;
+    diagnostics kd;
+    impl_->entries.for_each([&](entry& e) {
+        if (e.dead) return;
         if (e.st == entry::state::pending_insert || e.st == entry::state::pending_merge) {
             // The id of a not-yet-written object may have been changed since add() (e.g. to fix
             // a duplicate key the last commit reported): re-key its identity-map entry so that
             // get() finds it under the id it is stored with.
-            diagnostics kd;
             if (auto kec = rekey(&e, kd)) {
                 const auto op = e.st == entry::state::pending_insert ? uow::work_kind::insert : uow::work_kind::merge;
                 failures.push_back(uow::failure_of(uow::work_item{&e, op}, item_outcome{}, errc::invalid_argument,
                                                    std::move(kd.message)));
                 failures.back().state = item_outcome::state::failed;
-                continue;
+                kd.clear();
+                return;
             }
         }
         out.push_back(&e);
-    }
+    });
     return out;
 }
 

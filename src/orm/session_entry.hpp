@@ -24,6 +24,8 @@ struct session::entry {
     bool has_snapshot = false;
     bool maybe_written = false;  // an earlier write's outcome was unknown (connection died)
     bool dead = false;           // expunged/deleted: storage awaiting compaction
+    std::uint32_t index = 0;     // position in the session's entry list
+    std::uint32_t hash = 0;      // of `key`, for the identity map
     std::string snapshot;        // BSON bytes of the last known server state
     std::string key;             // identity key: the BSON encoding of the _id value
 };
