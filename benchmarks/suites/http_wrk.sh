@@ -43,7 +43,8 @@ add_impl() {  # IMPL DESCRIPTION CMD...
     cmd[$impl]=$(printf '%q ' "$@")
 }
 if [[ -x $beast_bin ]]; then
-    add_impl morm+beast "examples/http_server" "$beast_bin" --port 0 --uri "$uri"
+    # as many threads as the Go server's GOMAXPROCS (every core); node is single-threaded
+    add_impl morm+beast "examples/http_server --threads $(nproc)" "$beast_bin" --port 0 --threads "$(nproc)" --uri "$uri"
 else
     log "no http_server at $beast_bin (build with -DMORM_BUILD_EXAMPLES=ON): morm+beast skipped"
 fi
