@@ -23,6 +23,7 @@ asio::awaitable<engine> engine::create(const std::string& uri, const engine_opti
     if (db.empty()) db = st->client.uri().database.value_or("test");
     st->db = st->client.database(db);
     st->create_validators = opts.create_validators;
+    st->max_write_batch = opts.max_write_batch;
     engine e;
     e.state_ = std::move(st);
     co_return e;

@@ -67,7 +67,7 @@ std::vector<write_group> make_groups(const engine& eng, plan& p, bool keep,
         g.kind = k;
         g.wc = wc;
         g.count = idx.size();
-        g.max_batch = one_each ? 1 : 0;  // a per-item `n` tells a version conflict
+        g.max_batch = one_each ? 1 : eng.state()->max_write_batch;  // one each: a per-item `n` tells a version conflict
         if (k == write_kind::insert) {
             // Hot path: the document goes straight into the frame buffer.
             g.encode_raw = [&p, &idx, keep](std::size_t i, bson::byte_buffer& out, diagnostics& d) -> error_code {

@@ -153,10 +153,12 @@ std::string canon(const document& d) { return d.to_json(morm::bson::json_mode::c
 std::string canon_json(std::string_view json) { return canon(document::from_json(json)); }
 
 /// A fresh engine on a fresh database, recording commands into `rec` (if given).
-asio::awaitable<morm::engine> make_engine(std::shared_ptr<recorder> rec, bool validators = false) {
+asio::awaitable<morm::engine> make_engine(std::shared_ptr<recorder> rec, bool validators = false,
+                                          std::size_t max_write_batch = 0) {
     morm::engine_options opts;
     opts.database = morm_test::unique_db("orm");
     opts.create_validators = validators;
+    opts.max_write_batch = max_write_batch;
     if (rec) {
         opts.client.command_listener = [rec](const morm::net::command_event& e) {
             recorded r{e.kind, std::string(e.command_name), {}};
@@ -777,6 +779,32 @@ TEST_CASE("pipelining: every command of a commit is written before the first rep
         CHECK(co_await server_count(eng, "items", R"({"payload": "changed"})") == 10);
         CHECK(co_await server_count(eng, "items_b") == 2990);
         CHECK(co_await server_count(eng, "items_c") == 3001);
+        co_await eng.database().drop();
+    });
+}
+
+TEST_CASE("max_write_batch: 1,000 updates in one commit go out as 20 pipelined commands of 50",
+          "[orm][integration]") {
+    morm_test::run([]() -> asio::awaitable<void> {
+        auto rec = std::make_shared<recorder>();
+        auto eng = co_await make_engine(rec, false, 50);
+        morm::session s{eng};
+        for (int i = 0; i < 1000; ++i) s.add(Item{i, "a"});
+        rec->clear();
+        auto r = co_await s.commit();
+        CHECK(r.inserted == 1000);
+        CHECK(rec->count("insert") == 20);
+        auto items = co_await s.query<Item>().all();
+        REQUIRE(items.size() == 1000);
+        for (auto& it : items) it->payload = "changed";
+        rec->clear();
+        auto r2 = co_await s.commit();
+        CHECK(r2.updated == 1000);
+        CHECK(r2.round_trips == 1);
+        CHECK(r2.frames == 20);
+        CHECK(rec->started_of("update").size() == 20);
+        CHECK(update_statements(*rec).size() == 1000);
+        CHECK(co_await server_count(eng, "items", R"({"payload": "changed"})") == 1000);
         co_await eng.database().drop();
     });
 }

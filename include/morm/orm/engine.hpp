@@ -43,6 +43,10 @@ struct engine_options {
     std::string database;
     /// create_all() also installs a $jsonSchema validator derived from each model.
     bool create_validators = false;
+    /// Most statements per write command a commit sends; 0 = the server's maxWriteBatchSize.
+    /// The batches still go out pipelined, back to back. For servers that advertise more
+    /// than they take (FerretDB 1.24 never answers an update of 100 or more statements).
+    std::size_t max_write_batch = 0;
 };
 
 namespace detail {
@@ -50,6 +54,7 @@ struct engine_state {
     morm::client client;
     morm::database db;
     bool create_validators = false;
+    std::size_t max_write_batch = 0;
     std::mutex mtx;
     std::vector<const model_ops*> models;  // registration order
 
