@@ -5,6 +5,8 @@
 # Environment: MORM_BENCH_BUILD (build dir, default build-release), MORM_DATA_DIR (the official
 # data sets; default: the data generated in the build dir), MORM_BENCH_ITERATIONS
 # (default 3), MORM_BENCH_SCALE (operations relative to the spec's 10,000, default 0.02),
+# MORM_BENCH_INSTANT_SCALE (the same against the instant server, default 0.5: its tasks take
+# milliseconds, so they need more operations to rise above timer and scheduler noise),
 # MORM_BENCH_SMOKE=1 (tiny counts, one iteration).
 # Each ODM/import implementation runs once per iteration, in a rotating order, so that noise
 # and server warm-up hit all of them alike; run.sh takes the median of the iterations.
@@ -74,13 +76,17 @@ have_node && impls+=(mongoose) || log "mongoose missing (scripts/deps.sh --bench
 [[ -x $rust_bin ]] && impls+=(rust) || log "$rust_bin missing (benchmarks/rust/build.sh): skipped"
 [[ -x $go_bin ]] && impls+=(go) || log "$go_bin missing (benchmarks/go/build.sh): skipped"
 have_beanie && impls+=(beanie) || log "beanie missing (scripts/deps.sh --bench): skipped"
+ferret_common=("${common[@]}")
+instant_common=("${common[@]}")
+[[ ${MORM_BENCH_SMOKE:-0} == 1 ]] || instant_common=(--scale "${MORM_BENCH_INSTANT_SCALE:-0.5}")
 servers=(ferretdb)
 [[ -n ${MORM_BENCH_INSTANT_URI:-} ]] && servers+=(instant) || log "MORM_BENCH_INSTANT_URI unset: no instant-server rows"
 for ((it = 0; it < iterations; ++it)); do
     for server in "${servers[@]}"; do
         log "odm iteration $((it + 1))/$iterations against $server"
         server_uri=$uri
-        [[ $server == instant ]] && server_uri=$MORM_BENCH_INSTANT_URI
+        common=("${ferret_common[@]}")
+        if [[ $server == instant ]]; then server_uri=$MORM_BENCH_INSTANT_URI; common=("${instant_common[@]}"); fi
         n=${#impls[@]}
         for ((j = 0; j < n; ++j)); do
             impl=${impls[$(((j + it) % n))]}
