@@ -29,50 +29,11 @@ from pymongo import AsyncMongoClient
 
 from beanie import Document, init_beanie
 
-SPEC = 10000
-UPDATE_BYTES = 13  # the ODM spec scores an update by the ~13 B it changes
-FIND_NOTE = "finds capped at 50: FerretDB scans"
+# The suite's shared pieces (counts, JSON lines, data) live with the other Python peers.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from odm_bench import FIND_NOTE, SPEC, UPDATE_BYTES, Runner, key8, load, nested_docs  # noqa: E402
+
 DB_NAME = "bench_odm_beanie"
-
-
-class Runner:
-    def __init__(self, args, impl):
-        self.args, self.impl = args, impl
-
-    def count(self, spec, smoke):
-        if self.args.smoke:
-            return min(spec, smoke)
-        return max(1, int(spec * self.args.scale))
-
-    def report(self, task, mb, secs, n, extra="", suite="odm"):
-        note = ""
-        if not self.args.smoke and n != SPEC and suite == "odm":
-            note = f"scaled: {n} ops (spec {SPEC})"
-        if extra:
-            note = f"{note}; {extra}" if note else extra
-        rate = mb / secs if secs > 0 else 0.0
-        print(json.dumps({"suite": suite, "task": task, "impl": self.impl, "unit": "MB/s", "median": rate,
-                          "min": rate, "max": rate, "n": 1, "note": note}), flush=True)
-        print(f"  {suite:8} {task:34} {self.impl:12} {rate:10.2f} MB/s", file=sys.stderr)
-
-
-def load(data, rel):
-    with open(os.path.join(data, rel)) as f:
-        return json_util.loads(f.read())
-
-
-def key8(i):
-    return "k%07d" % i
-
-
-def nested_docs(tmpl, n):
-    docs = []
-    for i in range(n):
-        d = copy.deepcopy(tmpl)
-        d["embedded_str_doc_1"]["field1"] = key8(i)
-        d["embedded_str_doc_array"][0]["field1"] = key8(i)
-        docs.append(d)
-    return docs
 
 
 # ---------------------------------------------------------------- models
