@@ -103,10 +103,8 @@ void append_sequence(bytes& b, std::string_view ident, const bytes& docs) {
 bytes nested_document(std::size_t depth) {
     bytes inner{5, 0, 0, 0, 0};
     for (std::size_t i = 0; i < depth; ++i) {
-        bytes outer(4);
-        outer.push_back(0x03);
-        outer.push_back('d');
-        outer.push_back(0);
+        // length (patched below), then element 0x03 "d"
+        bytes outer{0, 0, 0, 0, 0x03, 'd', 0};
         outer.insert(outer.end(), inner.begin(), inner.end());
         outer.push_back(0);
         put_i32(outer, 0, static_cast<std::uint32_t>(outer.size()));
