@@ -27,6 +27,7 @@
 #include <morm/client/collection.hpp>
 #include <morm/detail/initiate.hpp>
 #include <morm/orm/expr.hpp>
+#include <morm/orm/fit.hpp>
 #include <morm/orm/session.hpp>
 
 #include <boost/asio/awaitable.hpp>
@@ -107,7 +108,8 @@ concept update_ops_then_token =
 }  // namespace detail
 
 /// Streams query results as plain (untracked) objects, one batch in memory at a time.
-template <codec::model T>
+/// T is a model, or any structure (the results of aggregation<M, Out>::stream()).
+template <codec::structure T>
 class result_stream {
 public:
     result_stream() = default;
@@ -342,6 +344,23 @@ public:
     auto stream(Token&& token) const {
         return start<result_stream<T>>(token, &query::stream_body);
     }
+    /// \brief The matches as objects of a smaller result struct R (not tracked):
+    /// `s.query<User>().filter(...).sort(&User::name).select<UserSummary>()`. The find sends
+    /// the projection of R's fields (and `_id: 0` if R has none); filter, sort, skip, limit
+    /// apply. Every field of R must be a field of T with the same stored name and kind of
+    /// value (see fit.hpp); otherwise a compile error says `morm: select<R>() ...`.
+    /// \par Errors
+    ///   errc::decode_error naming the field if a document does not decode as R.
+    /// \par Completion signature
+    ///   `void(morm::error_code, std::vector<R>)`.
+    template <codec::structure R>
+    asio::awaitable<std::vector<R>> select() {
+        return throwing(&query::template select_body<R>);
+    }
+    template <codec::structure R, token_for<std::vector<R>> Token>
+    auto select(Token&& token) const {
+        return start<std::vector<R>>(token, &query::template select_body<R>);
+    }
     /// \brief Bulk update of every match on the server: `update(set(field(&User::name), "x"))`,
     /// or `update(set(...), inc(...), token)`. Every operator must be on a field of T
     /// (concept update_of), or an untyped update_op. Operators are grouped by operator
@@ -475,6 +494,24 @@ private:
         });
         co_return out;
     }
+    template <class R>
+    asio::awaitable<std::vector<R>> select_body(error_code& ec, diagnostics& diag) {
+        static_assert(detail::fit::fields_exist<R, T>,
+                      "morm: select<R>(): every field of R must be a field of the query's model (by stored name)");
+        static_assert(detail::fit::fields_fit<R, T>,
+                      "morm: select<R>(): a field of R has another type than the model's field of that name");
+        std::vector<R> out;
+        find_options o = opts_;
+        o.projection = detail::fit::projection_of<R>();
+        auto c = co_await coll().find(filter_.document(), o, ec, diag);
+        if (ec) co_return out;
+        co_await detail::for_each_doc(c, ec, diag, [&out](bson::document_view d, error_code& e, diagnostics& dg) {
+            R obj{};
+            if ((e = codec::decode(d, obj, &dg))) return;
+            out.push_back(std::move(obj));
+        });
+        co_return out;
+    }
     asio::awaitable<std::int64_t> count_body(error_code& ec, diagnostics& diag) {
         count_options co;
         co.skip = opts_.skip;
@@ -574,3 +611,5 @@ asio::awaitable<std::vector<T>> session::aggregate_body(const std::vector<bson::
 }
 
 }  // namespace morm
+
+#include <morm/orm/aggregate.hpp>

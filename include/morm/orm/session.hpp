@@ -44,8 +44,10 @@ namespace morm {
 
 template <codec::model T>
 class query;
-template <codec::model T>
+template <codec::structure T>
 class result_stream;
+template <codec::model M, codec::structure Out = M>
+class aggregation;
 namespace uow {
 struct plan;
 enum class verdict : std::uint8_t;
@@ -268,6 +270,10 @@ public:
     /// \par Cancellation
     ///   Terminal: aborts the pool wait or socket I/O; completes with
     ///   asio::error::operation_aborted; a connection cut mid-reply is closed, not reused.
+    /// A typed aggregation pipeline on T's collection (aggregate.hpp):
+    /// `s.aggregate<Order>().match(...).group<Total>(...).all()`. Results are not tracked.
+    template <codec::model T>
+    aggregation<T> aggregate();
     template <codec::model T>
     asio::awaitable<std::vector<T>> aggregate(const std::vector<bson::document>& pipeline);
     template <codec::model T, token_for<std::vector<T>> Token>
