@@ -151,8 +151,11 @@ asio::awaitable<void> find_tracked(Session& s, const bson::document& filter, std
                                    diagnostics& diag, F f) {
     const auto& ops = ops_for<U>();
     find_options o;
-    // One reply: a getMore per 101 documents would defeat the point.
-    o.batch_size = static_cast<std::int32_t>(std::min<std::size_t>(expected, INT32_MAX));
+    // One reply: a getMore per 101 documents would defeat the point. One more than can
+    // match, so that the server sees the end and closes the cursor (with exactly `expected`
+    // it may keep it open and cost an empty getMore). Not singleBatch: a reply is capped at
+    // 16 MiB, the rest must still come.
+    o.batch_size = static_cast<std::int32_t>(std::min<std::size_t>(expected + 1, INT32_MAX));
     auto coll = s.get_engine().database().collection(ops.collection);
     auto c = co_await coll.find(filter, o, ec, diag);
     if (ec) co_return;
