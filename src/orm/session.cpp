@@ -115,6 +115,13 @@ std::shared_ptr<void> session::lookup(const detail::model_ops& ops, const std::s
     return e->obj;
 }
 
+void session::for_each_tracked(const detail::model_ops& ops,
+                               const std::function<void(const std::shared_ptr<void>&)>& f) const {
+    impl_->entries.for_each([&](entry& e) {
+        if (!e.dead && e.ops == &ops && e.st != entry::state::pending_delete && e.obj) f(e.obj);
+    });
+}
+
 session::entry* session::find_entry(const detail::model_ops& ops, const void* obj) {
     std::string key;
     if (auto* st = impl_->find_store(ops); st && !ops.id_key(obj, key, nullptr)) {

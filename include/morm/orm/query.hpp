@@ -36,6 +36,7 @@
 
 #include <algorithm>
 #include <concepts>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <tuple>
@@ -274,6 +275,51 @@ public:
         return *this;
     }
 
+    // ---- relations: targets of morm::ref members without N+1 (see relations.hpp) ------
+    /// Eager, batched loading of a reference path: after each result batch, ONE
+    /// `{_id: {$in: [...]}}` find per path level for the ids the session does not hold
+    /// yet; every ref's target is then the session's tracked object (one per _id; objects
+    /// the session already holds are not fetched again). `load(&Order::customer,
+    /// &Customer::company)` loads the customers, then their companies (one round trip per
+    /// level). Members: ref<U>, std::vector<ref<U>>, std::optional<ref<U>>. May be called
+    /// several times. A dangling ref (no such document) stays unloaded, no error.
+    /// Applies to all(), first(), one(), one_or_none(); not to stream(), partial().
+    /// Not pipelined yet: the $in find is sent after the batch's reply, before the next
+    /// getMore.
+    template <class... M>
+        requires ref_path_of<T, M...>
+    query& load(M... path) {
+        loaders_.push_back([path...](session& s, std::vector<std::shared_ptr<T>> objs, error_code& ec,
+                                     diagnostics& diag) { return detail::load_refs(s, ec, diag, std::move(objs), path...); });
+        return *this;
+    }
+    /// The reverse side: loads (and tracks) the C objects whose member `m` refers to one of
+    /// the results, with ONE `{m: {$in: [<result ids>]}}` find per result batch; their refs
+    /// to the results are set. Get them with `session.children(&C::m, *result)` (no I/O).
+    template <class M>
+        requires ref_to<M, T>
+    query& load_children(M m) {
+        loaders_.push_back([m](session& s, std::vector<std::shared_ptr<T>> objs, error_code& ec, diagnostics& diag) {
+            return detail::load_children(s, ec, diag, std::move(objs), m);
+        });
+        return *this;
+    }
+    /// The server-side alternative to load(): the query runs as ONE aggregate,
+    /// `$match/$sort/$skip/$limit` then `{$lookup: {from: <U's collection>, localField: m,
+    /// foreignField: "_id"}}` (+ `$unwind` with preserveNullAndEmptyArrays for a single ref)
+    /// per join; the joined documents are tracked and set as the refs' targets (an object
+    /// the session already holds keeps its local state). Needs a server with $lookup.
+    template <class M>
+        requires ref_path_of<T, M>
+    query& join(M m) {
+        joins_.push_back(detail::make_join<session>(m, joins_.size()));
+        return *this;
+    }
+    /// The aggregation pipeline join() sends (for tests and explain).
+    std::vector<bson::document> join_pipeline() const {
+        return detail::join_pipeline(filter_.document(), opts_, joins_);
+    }
+
     const filter_of<T>& current_filter() const noexcept { return filter_; }
     const find_options& options() const noexcept { return opts_; }
 
@@ -436,6 +482,10 @@ private:
     }
 
     asio::awaitable<std::vector<std::shared_ptr<T>>> all_body(error_code& ec, diagnostics& diag) {
+        if (has_relations()) {
+            auto r = co_await relations_body(opts_, ec, diag);
+            co_return r;
+        }
         std::vector<std::shared_ptr<T>> out;
         if ((ec = require_full("all", diag))) co_return out;
         auto c = co_await coll().find(filter_.document(), opts_, ec, diag);
@@ -448,6 +498,11 @@ private:
         find_options o = opts_;
         o.limit = 1;
         o.single_batch = true;
+        if (has_relations()) {
+            auto r = co_await relations_body(o, ec, diag);
+            if (r.empty()) co_return nullptr;
+            co_return r.front();
+        }
         auto d = co_await coll().find_one(filter_.document(), o, ec, diag);
         if (ec || !d) co_return nullptr;
         co_return std::static_pointer_cast<T>(s_->track_loaded(detail::ops_for<T>(), d->view(), ec, diag));
@@ -465,6 +520,17 @@ private:
         if ((ec = require_full("one_or_none", diag))) co_return nullptr;
         find_options o = opts_;
         o.limit = 2;
+        if (has_relations()) {
+            auto r = co_await relations_body(o, ec, diag);
+            if (r.size() > 1) {
+                ec = make_error_code(errc::multiple_results);
+                diag.message = fmt::format("query on '{}' matched more than one document: {}", collection_name(),
+                                           filter_.document().to_json());
+                co_return nullptr;
+            }
+            if (ec || r.empty()) co_return nullptr;
+            co_return r.front();
+        }
         auto c = co_await coll().find(filter_.document(), o, ec, diag);
         if (ec) co_return nullptr;
         std::vector<bson::document> found;
@@ -575,9 +641,77 @@ private:
             });
     }
 
+    // ---- relations ------------------------------------------------------------------
+    using loader_fn = std::function<asio::awaitable<void>(session&, std::vector<std::shared_ptr<T>>, error_code&,
+                                                           diagnostics&)>;
+    bool has_relations() const noexcept { return !loaders_.empty() || !joins_.empty(); }
+    /// A copy of `d` without the joined fields (a MORM_STRICT model would refuse them).
+    bson::document without_joins(bson::document_view d) const {
+        bson::document out;
+        bson_iter_t it;
+        if (!d.init_iter(it)) return out;
+        while (bson_iter_next(&it)) {
+            if (std::string_view(bson_iter_key(&it)).starts_with("__morm_join")) continue;
+            detail::must(bson_append_iter(out.get(), nullptr, 0, &it), bson_iter_key(&it));
+        }
+        return out;
+    }
+    /// all()/first()/one() with load()/load_children()/join(): results tracked batch by
+    /// batch, each batch's relations loaded before the next batch is asked for.
+    asio::awaitable<std::vector<std::shared_ptr<T>>> relations_body(find_options o, error_code& ec,
+                                                                    diagnostics& diag) {
+        std::vector<std::shared_ptr<T>> out;
+        if ((ec = require_full("load", diag))) co_return out;
+        cursor c;
+        if (joins_.empty()) {
+            c = co_await coll().find(filter_.document(), o, ec, diag);
+        } else {
+            const auto pipeline = detail::join_pipeline(filter_.document(), o, joins_);
+            aggregate_options ao;
+            ao.batch_size = o.batch_size;
+            c = co_await coll().aggregate(pipeline, ao, ec, diag);
+        }
+        if (ec) co_return out;
+        const auto& ops = detail::ops_for<T>();
+        while (co_await c.next_batch(ec, diag)) {
+            const std::size_t from = out.size();
+            bson_iter_t it;
+            if (!c.batch().init_iter(it)) continue;
+            while (!ec && bson_iter_next(&it)) {
+                if (!BSON_ITER_HOLDS_DOCUMENT(&it)) continue;
+                std::uint32_t len;
+                const std::uint8_t* data;
+                bson_iter_document(&it, &len, &data);
+                const bson::document_view d(data, len);
+                std::shared_ptr<void> p;
+                if (joins_.empty()) {
+                    p = s_->track_loaded(ops, d, ec, diag);
+                } else {
+                    const auto own = without_joins(d);
+                    p = s_->track_loaded(ops, own.view(), ec, diag);
+                }
+                if (ec || !p) continue;
+                auto typed = std::static_pointer_cast<T>(std::move(p));
+                for (auto& j : joins_)
+                    if (!ec) j.attach(*s_, *typed, d, j.as, ec, diag);
+                out.push_back(std::move(typed));
+            }
+            if (ec) co_return out;
+            if (loaders_.empty() || out.size() == from) continue;
+            std::vector<std::shared_ptr<T>> batch(out.begin() + static_cast<std::ptrdiff_t>(from), out.end());
+            for (auto& l : loaders_) {
+                co_await l(*s_, batch, ec, diag);
+                if (ec) co_return out;
+            }
+        }
+        co_return out;
+    }
+
     session* s_;
     filter_of<T> filter_;
     find_options opts_;
+    std::vector<loader_fn> loaders_;
+    std::vector<detail::join_spec<session, T>> joins_;
 };
 
 template <codec::model T>

@@ -31,9 +31,11 @@
 #include <morm/orm/engine.hpp>
 #include <morm/orm/expr.hpp>
 #include <morm/orm/model_ops.hpp>
+#include <morm/orm/relations.hpp>
 
 #include <boost/asio/awaitable.hpp>
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -214,6 +216,61 @@ public:
                                           return refresh_impl(detail::ops_for<T>(), obj.get(), ec, diag);
                                       });
     }
+    // ---- references (morm::ref, see also query<T>::load/load_children/join) ---------
+    /// \brief The target of `r`, loaded lazily: `r`'s loaded target as is, else the
+    /// session's object with that _id without I/O, else one find (and the object is
+    /// tracked). Sets `r`'s target. nullptr, `r` left unloaded, if no such object exists (a
+    /// dangling reference is not an error) or the session has it staged for deletion.
+    /// One find per call: for many refs use query<T>::load() (one $in per batch).
+    /// \par Errors
+    ///   As get(): an id that cannot be encoded is errc::invalid_argument.
+    /// \par Completion signature
+    ///   `void(morm::error_code, std::shared_ptr<U>)`.
+    /// \par Executor
+    ///   As get().
+    /// \par Object lifetimes
+    ///   The session and `r` (and the object holding it) must outlive the operation.
+    /// \par Cancellation
+    ///   As get(); `r` stays unloaded.
+    template <codec::model U, class Id>
+    asio::awaitable<std::shared_ptr<U>> resolve(ref<U, Id>& r) {
+        error_code ec;
+        diagnostics diag;
+        auto p = co_await resolve_body(r, ec, diag);
+        if (ec) throw error(ec, std::move(diag));
+        co_return p;
+    }
+    template <codec::model U, class Id, token_for<std::shared_ptr<U>> Token>
+    auto resolve(ref<U, Id>& r, Token&& token) {
+        return detail::initiate<std::shared_ptr<U>>(
+            engine_.executor(), token, [this, &r](error_code& ec, diagnostics& diag) { return resolve_body(r, ec, diag); });
+    }
+    /// \brief The tracked C objects whose member `m` (a ref<P>, vector or optional of them)
+    /// refers to `parent`, in the order the session got them. No I/O: this answers from the
+    /// objects the session holds, e.g. those that `query<P>().load_children(&C::m)` loaded
+    /// (pending inserts included, staged deletions left out). Without such a load it returns
+    /// only what the session happens to hold.
+    template <class C, class V, codec::model P>
+    std::vector<std::shared_ptr<C>> children(V C::*m, const P& parent) const {
+        std::vector<std::shared_ptr<C>> out;
+        std::string key;
+        if (detail::ops_for<P>().id_key(&parent, key, nullptr)) return out;
+        for_each_tracked(detail::ops_for<C>(), [&](const std::shared_ptr<void>& o) {
+            auto* c = static_cast<C*>(o.get());
+            bool match = false;
+            detail::ref_member<V>::each(c->*m, [&](auto& r) {
+                std::string k;
+                if (!match && !detail::value_key(r.id(), k, nullptr) && k == key) match = true;
+            });
+            if (match) out.push_back(std::static_pointer_cast<C>(o));
+        });
+        return out;
+    }
+    template <class C, class V, codec::model P>
+    std::vector<std::shared_ptr<C>> children(V C::*m, const std::shared_ptr<P>& parent) const {
+        return children(m, *parent);
+    }
+
     /// Forgets the object: no longer tracked, staged work on it dropped.
     template <codec::model T>
     void expunge(const std::shared_ptr<T>& obj) {
@@ -298,6 +355,16 @@ public:
     std::shared_ptr<void> track_loaded(const detail::model_ops& ops, bson::document_view doc, error_code& ec,
                                        diagnostics& diag);
 
+    /// The identity map: the object with identity key `idkey` (see detail::value_key);
+    /// `known` is false if the session does not hold the id, true with nullptr if it has
+    /// it staged for deletion. No I/O.
+    std::shared_ptr<void> tracked(const detail::model_ops& ops, const std::string& idkey, bool& known) const {
+        return lookup(ops, idkey, known);
+    }
+    /// Calls `f` for every live object of the model (tracked or staged, not staged for
+    /// deletion), in the order the session got them.
+    void for_each_tracked(const detail::model_ops& ops, const std::function<void(const std::shared_ptr<void>&)>& f) const;
+
     struct entry;  // implementation detail (src/orm/session.cpp)
 
 private:
@@ -320,6 +387,23 @@ private:
         if (known) co_return std::static_pointer_cast<T>(tracked);
         auto p = co_await load_one(ops, key, ec, diag);
         co_return std::static_pointer_cast<T>(p);
+    }
+    template <codec::model U, class Id>
+    asio::awaitable<std::shared_ptr<U>> resolve_body(ref<U, Id>& r, error_code& ec, diagnostics& diag) {
+        if (r.loaded()) co_return r.target();
+        const auto& ops = detail::ops_for<U>();
+        std::string key;
+        if ((ec = detail::value_key(r.id(), key, &diag))) {
+            ec = detail::invalid_id(ops.collection, &diag, ec);
+            co_return nullptr;
+        }
+        bool known = false;
+        auto p = lookup(ops, key, known);
+        if (!known) p = co_await load_one(ops, key, ec, diag);
+        if (ec || !p) co_return nullptr;
+        auto typed = std::static_pointer_cast<U>(std::move(p));
+        r.set_target(typed);
+        co_return typed;
     }
     template <codec::model T>
     asio::awaitable<std::vector<T>> aggregate_body(const std::vector<bson::document>& pipeline, error_code& ec,
