@@ -33,6 +33,7 @@ public:
             case errc::invalid_argument: return "invalid argument";
             case errc::pool_cleared: return "connection pool cleared";
             case errc::dns_error: return "DNS lookup failed";
+            case errc::rejected_by_hook: return "rejected by a lifecycle hook";
         }
         return "unknown morm error";
     }

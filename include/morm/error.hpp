@@ -46,6 +46,7 @@ enum class errc : int {
     invalid_argument,     ///< a caller-supplied value is not valid for the operation
     pool_cleared,         ///< the server's pool was cleared or is not ready yet: retryable, the server is not marked unknown
     dns_error,            ///< a DNS lookup failed (the name and the reason in diagnostics)
+    rejected_by_hook,     ///< a lifecycle hook (orm/hooks.hpp) rejected the object; its reason in the message
 };
 
 /// The category of `errc`.

@@ -19,6 +19,44 @@ bool append_id_filter(bson_t* dst, const std::string& idkey, std::string_view ve
     return bson_append_document_end(dst, &q) && ok;
 }
 
+/// The upsert of a merge(): `q: {_id}, u: {$set: {every field but _id}}, upsert: true`.
+/// Never a replacement, which would erase the fields of the stored document that the model
+/// does not declare. The version field goes in $setOnInsert: a merge neither checks nor
+/// moves back a stored version (the object keeps its own, which later updates are
+/// checked against). A model with nothing but _id sets it on insert only.
+[[nodiscard]] error_code encode_merge(work_item& w, bool keep, bson_t* dst, diagnostics& d) {
+    const auto& ops = *w.e->ops;
+    bson_t full, set, on_insert;
+    bson_init(&full);
+    bson_init(&set);
+    bson_init(&on_insert);
+    struct cleanup {
+        bson_t *a, *b, *c;
+        ~cleanup() { bson_destroy(a), bson_destroy(b), bson_destroy(c); }
+    } guard{&full, &set, &on_insert};
+    if (auto ec = ops.encode(w.e->obj.get(), &full, &d)) return ec;
+    // The snapshot is the whole object: after the upsert the stored document holds each of
+    // its fields (the version: see above).
+    if (keep) w.new_snapshot.assign(reinterpret_cast<const char*>(bson_get_data(&full)), full.len);
+    bson_iter_t it;
+    bool ok = bson_iter_init(&it, &full);
+    while (ok && bson_iter_next(&it)) {
+        const std::string_view key(bson_iter_key(&it), bson_iter_key_len(&it));
+        if (key == "_id") continue;
+        bson_t* to = !ops.version_field.empty() && key == ops.version_field ? &on_insert : &set;
+        ok = bson_append_iter(to, key.data(), static_cast<int>(key.size()), &it);
+    }
+    if (ok && bson_empty(&set) && bson_empty(&on_insert)) ok = detail::append_id_from_key(&on_insert, "_id", w.e->key);
+    bson_t u;
+    if (!ok || !append_id_filter(dst, w.e->key, {}, 0) || !bson_append_document_begin(dst, "u", 1, &u))
+        return statement_not_built(d);
+    ok = (bson_empty(&set) || bson_append_document(&u, "$set", 4, &set)) &&
+         (bson_empty(&on_insert) || bson_append_document(&u, "$setOnInsert", 12, &on_insert));
+    if (!bson_append_document_end(dst, &u) || !ok || !bson_append_bool(dst, "upsert", 6, true))
+        return statement_not_built(d);
+    return {};
+}
+
 /// Encodes work item `w` as one statement of its command (insert: the document).
 [[nodiscard]] error_code encode_item(work_item& w, const plan& p, bool keep, bson_t* dst, diagnostics& d) {
     const auto& ops = *w.e->ops;
@@ -30,16 +68,7 @@ bool append_id_filter(bson_t* dst, const std::string& idkey, std::string_view ve
             // Snapshot = exactly the bytes sent; write-only sessions do not track, so skip it.
             if (keep) w.new_snapshot.assign(reinterpret_cast<const char*>(bson_get_data(dst)), dst->len);
             return {};
-        case work_kind::merge: {
-            bson_t u;
-            if (!append_id_filter(dst, w.e->key, {}, 0) || !bson_append_document_begin(dst, "u", 1, &u))
-                return statement_not_built(d);
-            if (auto ec = ops.encode(obj, &u, &d)) return ec;
-            if (keep) w.new_snapshot.assign(reinterpret_cast<const char*>(bson_get_data(&u)), u.len);
-            if (!bson_append_document_end(dst, &u) || !bson_append_bool(dst, "upsert", 6, true))
-                return statement_not_built(d);
-            return {};
-        }
+        case work_kind::merge: return encode_merge(w, keep, dst, d);
         case work_kind::update:
             if (!append_id_filter(dst, w.e->key, vf, w.old_version) ||
                 !bson_append_document(dst, "u", 1, p.updates[w.update].get()))

@@ -1,5 +1,6 @@
-// Planning: staged entries -> the ordered write plan (see unit_of_work.hpp). Pure: no
-// I/O, no identity map.
+// Planning: staged entries -> the ordered write plan (see unit_of_work.hpp). No I/O, no
+// identity map; the objects are only changed by their own before-hooks (orm/hooks.hpp),
+// which run here, before anything is encoded.
 #include "unit_of_work.hpp"
 
 #include <morm/orm/update_diff.hpp>
@@ -59,6 +60,40 @@ bool id_unchanged(const session_entry& e, std::string& why) {
     return false;
 }
 
+/// Runs a before-hook of `e`'s object (orm/hooks.hpp); false (and the object refused) if
+/// it rejects the object or changes its _id, which the entry is keyed by.
+bool run_hook(plan& p, session_entry* e, detail::hook_fn hook, const char* name, object_outcome::operation op) {
+    const auto r = hook(e->obj.get());
+    if (!r.ok()) {
+        p.refused.push_back(
+            refusal(*e, op, errc::rejected_by_hook, fmt::format("rejected by {}(): {}", name, r.reason())));
+        return false;
+    }
+    std::string key;
+    if (e->ops->id_key(e->obj.get(), key, nullptr) || key != e->key) {
+        p.refused.push_back(refusal(*e, op, errc::invalid_argument,
+                                    fmt::format("{}() changed the object's _id (now {})", name,
+                                                e->ops->id_json(e->obj.get()))));
+        return false;
+    }
+    return true;
+}
+
+/// Encodes the object into `scratch`; false (and the object refused) if it cannot be.
+bool encode_tracked(plan& p, session_entry* e, bson_t* scratch) {
+    bson_reinit(scratch);
+    diagnostics diag;
+    if (e->ops->encode(e->obj.get(), scratch, &diag)) {
+        p.refused.push_back(refusal(*e, object_outcome::operation::update, errc::encode_error, diag.message));
+        return false;
+    }
+    return true;
+}
+
+bool same_as_snapshot(const session_entry& e, const bson_t* scratch) {
+    return scratch->len == e.snapshot.size() && std::memcmp(bson_get_data(scratch), e.snapshot.data(), scratch->len) == 0;
+}
+
 /// A tracked object: nothing, or an update of its changed paths ($set/$unset). A version
 /// field is bumped in the update and snapshot only; the object keeps its version until
 /// the write succeeds.
@@ -69,15 +104,21 @@ void plan_update(plan& p, session_entry* e, bson_t* scratch) {
         p.refused.push_back(refusal(*e, object_outcome::operation::update, errc::invalid_argument, std::move(why)));
         return;
     }
-    bson_reinit(scratch);
-    diagnostics diag;
-    if (auto ec = ops.encode(e->obj.get(), scratch, &diag)) {
-        p.refused.push_back(refusal(*e, object_outcome::operation::update, errc::encode_error, diag.message));
-        return;
-    }
-    if (scratch->len == e->snapshot.size() && std::memcmp(bson_get_data(scratch), e->snapshot.data(), scratch->len) == 0) {
+    if (!encode_tracked(p, e, scratch)) return;
+    if (same_as_snapshot(*e, scratch)) {
         ++p.unchanged;
         return;
+    }
+    // The hook runs only for an object with changes (else every commit would write it);
+    // what it changes is part of this update, so the object is encoded again.
+    if (ops.before_update) {
+        if (!run_hook(p, e, ops.before_update, "before_update", object_outcome::operation::update) ||
+            !encode_tracked(p, e, scratch))
+            return;
+        if (same_as_snapshot(*e, scratch)) {
+            ++p.unchanged;
+            return;
+        }
     }
     work_item w{e, work_kind::update};
     if (auto* v = ops.version(e->obj.get())) {
@@ -100,6 +141,9 @@ void plan_update(plan& p, session_entry* e, bson_t* scratch) {
 }
 
 void plan_delete(plan& p, session_entry* e) {
+    if (e->ops->before_delete &&
+        !run_hook(p, e, e->ops->before_delete, "before_delete", object_outcome::operation::remove))
+        return;
     work_item w{e, work_kind::remove};
     auto& c = collection_of(p, e->ops->collection);
     if (auto* v = e->ops->version(e->obj.get())) {
@@ -122,10 +166,17 @@ plan make_plan(std::span<session_entry* const> entries) {
     for (session_entry* e : entries) {
         switch (e->st) {
             case session_entry::state::pending_insert:
+                if (e->ops->before_insert &&
+                    !run_hook(p, e, e->ops->before_insert, "before_insert", object_outcome::operation::insert))
+                    break;
                 collection_of(p, e->ops->collection).inserts.push_back(p.work.size());
                 p.work.emplace_back(e, work_kind::insert);
                 break;
             case session_entry::state::pending_merge:
+                // An upsert may update a stored document: merge() runs before_update (hooks.hpp).
+                if (e->ops->before_update &&
+                    !run_hook(p, e, e->ops->before_update, "before_update", object_outcome::operation::upsert))
+                    break;
                 collection_of(p, e->ops->collection).updates.push_back(p.work.size());
                 p.work.emplace_back(e, work_kind::merge);
                 break;

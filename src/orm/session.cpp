@@ -320,6 +320,10 @@ std::shared_ptr<void> session::track_loaded(const detail::model_ops& ops, bson::
     std::string snapshot;
     if ((ec = take_snapshot(ops, obj.get(), snapshot, diag))) return nullptr;
     if (!ops.renames.empty()) keep_former_names(ops, doc, snapshot);
+    // After the snapshot: what the hook changes is a change, written at the next commit.
+    if ((ec = detail::run_after_load(ops.after_load, obj.get(), ops.collection, [&] { return ops.id_json(obj.get()); },
+                                     diag)))
+        return nullptr;
     entry& e = impl_->emplace(st, obj, entry::state::persistent, std::move(idkey));
     e.snapshot = std::move(snapshot);
     e.has_snapshot = true;
@@ -383,6 +387,7 @@ asio::awaitable<void> session::refresh_impl(const detail::model_ops& ops, void* 
     if ((ec = take_snapshot(ops, obj, e->snapshot, diag))) co_return;
     e->has_snapshot = true;
     e->st = entry::state::persistent;
+    ec = detail::run_after_load(ops.after_load, obj, ops.collection, [&] { return ops.id_json(obj); }, diag);
 }
 
 // ------------------------------------------------------------------------- commit

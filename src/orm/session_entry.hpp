@@ -14,7 +14,7 @@ namespace morm {
 struct session::entry {
     enum class state : std::uint8_t {
         pending_insert,  // add()ed, not yet written
-        pending_merge,   // merge()d with an unknown id: replacing upsert
+        pending_merge,   // merge()d with an unknown id: upsert ($set of its fields)
         persistent,      // loaded or committed: tracked through its snapshot
         pending_delete,  // remove()d
     };

@@ -54,7 +54,8 @@ struct plan {
 };
 
 /// Plans the writes of `entries` (live, in staging order; pending ones already re-keyed to
-/// their current id). Objects are only read: a version-checked update's new version is
+/// their current id). Objects are only changed by their before-hooks (orm/hooks.hpp), which
+/// run here; otherwise they are only read: a version-checked update's new version is
 /// in its update document and snapshot, and lands in the object when it succeeds.
 plan make_plan(std::span<session_entry* const> entries);
 

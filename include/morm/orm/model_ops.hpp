@@ -13,6 +13,7 @@
 #include <morm/codec/encode_raw.hpp>
 #include <morm/codec/model.hpp>
 #include <morm/orm/expr.hpp>
+#include <morm/orm/hooks.hpp>
 
 #include <fmt/format.h>
 
@@ -170,6 +171,13 @@ struct model_ops {
     [[nodiscard]] error_code id_key(const void* obj, std::string& out, diagnostics* diag) const {
         return id_key_fn(obj, out, diag);
     }
+
+    // ---- lifecycle hooks (orm/hooks.hpp): null when the model does not declare one, so a
+    // model without hooks costs one pointer test per object.
+    hook_fn before_insert = nullptr;
+    hook_fn before_update = nullptr;
+    hook_fn before_delete = nullptr;
+    hook_fn after_load = nullptr;
 };
 
 /// Turns a codec failure on an id into errc::invalid_argument naming the model's field.
@@ -332,6 +340,10 @@ const model_ops& ops_for() {
         codec::for_each_field<T>([&](const auto& d) {
             if (!d.former.empty()) o.renames.emplace_back(d.former, d.name);
         });
+        o.before_insert = before_insert_hook<T>();
+        o.before_update = before_update_hook<T>();
+        o.before_delete = before_delete_hook<T>();
+        o.after_load = after_load_hook<T>();
         return o;
     }();
     return ops;

@@ -28,6 +28,7 @@
 #include <morm/detail/initiate.hpp>
 #include <morm/orm/expr.hpp>
 #include <morm/orm/fit.hpp>
+#include <morm/orm/keyset.hpp>
 #include <morm/orm/session.hpp>
 
 #include <boost/asio/awaitable.hpp>
@@ -185,6 +186,10 @@ private:
                 bson_iter_document(&iter_, &len, &data);
                 out = T{};
                 if ((ec = codec::decode(bson::document_view(data, len), out, &diag))) co_return false;
+                const auto& ops = detail::ops_for<T>();
+                if ((ec = detail::run_after_load(ops.after_load, &out, ops.collection,
+                                                 [&] { return ops.id_json(&out); }, diag)))
+                    co_return false;
                 co_return true;
             }
             iter_valid_ = false;
@@ -319,6 +324,29 @@ public:
     std::vector<bson::document> join_pipeline() const {
         return detail::join_pipeline(filter_.document(), opts_, joins_);
     }
+    /// Keyset pagination: continues after `last`, the last object of the previous page
+    /// (with the same filter and sort), by its sort keys: adds the condition
+    /// `{$or: [{k1: {$gt: v1}}, {k1: v1, k2: {$gt: v2}}, ...]}` ($lt for descending keys)
+    /// and appends `_id` to the sort if absent, so ties are broken by _id. Unlike skip(),
+    /// pages neither repeat nor skip documents when others are inserted or deleted between
+    /// them: those inserted before `last` in the order are not seen, those after are.
+    ///   auto page = co_await s.query<Order>().sort(&Order::total, order::desc).limit(50).after(*prev.back()).all();
+    /// Call it after sort() (the keys are read now); `last`'s values are encoded with the
+    /// codec now (an encode failure throws morm::error). Only an object of the query's
+    /// model is accepted, as T or std::shared_ptr<T> (null: errc::invalid_argument).
+    query& after(const T& last) {
+        bson::document encoded;
+        diagnostics diag;
+        if (auto ec = codec::encode_into(encoded.get(), last, &diag)) throw error(ec, std::move(diag));
+        return filter(detail::keyset_after(opts_.sort, encoded.view()));
+    }
+    query& after(const std::shared_ptr<T>& last) {
+        if (!last) throw error(errc::invalid_argument, "after(): null object");
+        return after(*last);
+    }
+    template <class U>
+        requires(!std::same_as<std::remove_cvref_t<U>, T> && !std::same_as<std::remove_cvref_t<U>, std::shared_ptr<T>>)
+    query& after(const U&) = delete;  // morm: after() takes an object of the query's model
 
     const filter_of<T>& current_filter() const noexcept { return filter_; }
     const find_options& options() const noexcept { return opts_; }

@@ -141,8 +141,11 @@ public:
         for (auto&& o : objs) add(o);
     }
     /// Insert-or-update (SQLAlchemy's merge): if the id is in the identity map, copies the
-    /// state onto that object (a tracked update); otherwise stages a replacing upsert.
-    /// Returns the managed object.
+    /// state onto that object (a tracked update); otherwise stages an upsert that sets
+    /// every field of the model (`{$set: {...}}`, never a replacement: fields of the stored
+    /// document that the model does not declare are kept; a version field is only set on
+    /// insert). Runs the model's before_update hook (orm/hooks.hpp). Returns the managed
+    /// object, tracked after the commit.
     template <codec::model T>
     std::shared_ptr<T> merge(T obj) {
         auto p = std::make_shared<T>(std::move(obj));
