@@ -30,6 +30,18 @@ MORM_MODEL(BankTransfer, "payments", (id, "_id"), order_id, amount, iban);
 MORM_MODEL(Unlisted, "payments", (id, "_id"), order_id, amount);
 MORM_POLYMORPHIC(Payment, "kind", (Payment, "payment"), (CardPayment, "card"), (BankTransfer, "bank"));
 
+// A family whose base is not listed: only its kinds are stored.
+struct Shape {
+    std::string id;
+    virtual ~Shape() = default;
+};
+struct Circle : Shape {
+    double r = 0;
+};
+MORM_MODEL(Shape, "shapes", (id, "_id"));
+MORM_MODEL(Circle, "shapes", (id, "_id"), r);
+MORM_POLYMORPHIC(Shape, "type", (Circle, "circle"));
+
 struct Plain {
     std::string id;
 };
@@ -154,4 +166,24 @@ TEST_CASE("polymorphic: the family's lookups and an object's dynamic kind", "[po
 
     std::shared_ptr<Payment> stray = std::make_shared<Unlisted>();
     CHECK_THROWS_AS(morm::detail::dynamic_ops(*stray), morm::error);
+}
+
+TEST_CASE("polymorphic: a base left out of its family's list is not stored", "[polymorphic]") {
+    const auto& shape = morm::detail::ops_for<Shape>();
+    CHECK(shape.family == &shape);
+    CHECK(shape.kind.empty());
+    CHECK(shape.kind_of_value("circle") == &morm::detail::ops_for<Circle>());
+    Shape s;
+    s.id = "s1";
+    document d;
+    morm::diagnostics diag;
+    CHECK(shape.encode(&s, d.get(), &diag) == morm::errc::encode_error);
+    CHECK_THAT(diag.message, Catch::Contains("not a listed kind"));
+    Circle c;
+    c.id = "c1";
+    c.r = 2;
+    CHECK(canon(encoded(morm::detail::ops_for<Circle>(), &c)) == canon_json(R"({"_id": "c1", "type": "circle", "r": 2.0})"));
+    // Its documents are never read as the base, with or without a discriminator.
+    auto legacy = document::from_json(R"({"_id": "s9"})");
+    CHECK(shape.decode(legacy.data(), legacy.size(), &s, nullptr) == morm::errc::decode_error);
 }

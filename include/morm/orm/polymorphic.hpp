@@ -175,6 +175,13 @@ inline std::string doc_id_json(const std::uint8_t* data, std::size_t len) {
 template <codec::model T>
 [[nodiscard]] error_code poly_encode_raw(const void* p, bson::byte_buffer& out, diagnostics* d) {
     const auto& ops = ops_for<T>();
+    if (ops.kind.empty()) {  // a base left out of its MORM_POLYMORPHIC list: nothing could read it back
+        codec::detail::error_context ctx(d);
+        (void)ctx.fail(errc::encode_error,
+                       fmt::format("{} is not a listed kind of the MORM_POLYMORPHIC family of '{}': it cannot be stored",
+                                   typeid(T).name(), ops.collection));
+        return ctx.finish();
+    }
     const std::size_t start = out.size();
     if (auto ec = codec::encode_raw(out, *static_cast<const T*>(p), d)) return ec;
     if (insert_discriminator(out, start, ops.discriminator, ops.kind)) return {};
