@@ -3,6 +3,7 @@
 #include "session_entry.hpp"
 #include "unit_of_work.hpp"
 
+#include <morm/orm/polymorphic.hpp>
 #include <morm/orm/session.hpp>
 
 #include <boost/asio/this_coro.hpp>
@@ -26,17 +27,23 @@ struct session::impl {
     std::size_t dead = 0;
     std::vector<std::unique_ptr<store>> stores;
 
+    /// The table of a model: its family's (polymorphic models share one), else its own.
+    static const detail::model_ops* table_of(const detail::model_ops& ops) noexcept {
+        return ops.family ? ops.family : &ops;
+    }
     store& store_for(const detail::model_ops& ops, engine& eng) {
+        const auto* key = table_of(ops);
         for (auto& st : stores)
-            if (st->ops == &ops) return *st;
+            if (st->ops == key) return *st;
         eng.state()->register_ops(ops);  // once per session and model, not per object
         stores.push_back(std::make_unique<store>());
-        stores.back()->ops = &ops;
+        stores.back()->ops = key;
         return *stores.back();
     }
     store* find_store(const detail::model_ops& ops) const {
+        const auto* key = table_of(ops);
         for (auto& st : stores)
-            if (st->ops == &ops) return st.get();
+            if (st->ops == key) return st.get();
         return nullptr;
     }
     /// The live entry of `st` keyed `key`, or null.
@@ -45,15 +52,18 @@ struct session::impl {
         const auto i = st.by_id.find(key, hash, entries);
         return i == detail::id_table::npos ? nullptr : &entries[i];
     }
-    /// A new entry keyed `key`, which `st` must not hold yet.
-    entry& emplace(store& st, std::shared_ptr<void> obj, entry::state state, std::string key) {
+    /// A new entry keyed `key`, which `st` must not hold yet; `ops` are the object's own
+    /// (a polymorphic kind's, in its family's table), st.ops if null.
+    entry& emplace(store& st, std::shared_ptr<void> obj, entry::state state, std::string key,
+                   const detail::model_ops* ops = nullptr) {
         const auto hash = detail::id_table::hash_of(key);
-        return emplace(st, std::move(obj), state, std::move(key), hash);
+        return emplace(st, std::move(obj), state, std::move(key), hash, ops);
     }
-    entry& emplace(store& st, std::shared_ptr<void> obj, entry::state state, std::string key, std::uint32_t hash) {
+    entry& emplace(store& st, std::shared_ptr<void> obj, entry::state state, std::string key, std::uint32_t hash,
+                   const detail::model_ops* ops = nullptr) {
         entry& e = entries.emplace_back();
         e.obj = std::move(obj);
-        e.ops = st.ops;
+        e.ops = ops ? ops : st.ops;
         e.st = state;
         e.key = std::move(key);
         e.hash = hash;
@@ -112,7 +122,7 @@ std::shared_ptr<void> session::lookup(const detail::model_ops& ops, const std::s
     if (!e) return nullptr;
     known = true;
     if (e->st == entry::state::pending_delete) return nullptr;
-    return e->obj;
+    return view_as(ops, *e);
 }
 
 void session::for_each_tracked(const detail::model_ops& ops,
@@ -134,6 +144,15 @@ session::entry* session::find_entry(const detail::model_ops& ops, const void* ob
         if (!found && !e.dead && e.obj.get() == obj) found = &e;
     });
     return found;
+}
+
+std::shared_ptr<void> session::view_as(const detail::model_ops& want, const entry& e) {
+    if (e.ops == &want) return e.obj;
+    // A polymorphic family: the base sees every kind through its base subobject; a kind
+    // sees only objects of that kind.
+    if (want.family == &want && e.ops->family == &want)
+        return std::shared_ptr<void>(e.obj, e.ops->to_root(e.obj.get()));
+    return nullptr;
 }
 
 namespace {
@@ -199,7 +218,7 @@ void session::stage_add(const detail::model_ops& ops, std::shared_ptr<void> obj)
                     fmt::format("another object with _id {} is already in the session for '{}'",
                                 ops.id_json(obj.get()), ops.collection));
     }
-    impl_->emplace(st, std::move(obj), entry::state::pending_insert, std::move(key), hash);
+    impl_->emplace(st, std::move(obj), entry::state::pending_insert, std::move(key), hash, &ops);
 }
 
 std::shared_ptr<void> session::stage_merge(const detail::model_ops& ops, std::shared_ptr<void> obj) {
@@ -208,10 +227,14 @@ std::shared_ptr<void> session::stage_merge(const detail::model_ops& ops, std::sh
     auto key = checked_id_key(ops, obj.get(), "merge()");
     if (auto* found = impl_->find(st, key)) {
         auto& e = *found;
+        if (e.ops != &ops)
+            throw error(errc::invalid_argument,
+                        fmt::format("merge(): the session holds _id {} of '{}' as another kind", ops.id_json(obj.get()),
+                                    ops.collection));
         if (e.st == entry::state::pending_delete) e.st = e.has_snapshot ? entry::state::persistent : entry::state::pending_merge;
         return e.obj;  // the caller copies the new state onto it; tracking does the rest
     }
-    impl_->emplace(st, obj, entry::state::pending_merge, std::move(key));
+    impl_->emplace(st, obj, entry::state::pending_merge, std::move(key), &ops);
     return obj;
 }
 
@@ -311,7 +334,38 @@ std::shared_ptr<void> session::track_loaded(const detail::model_ops& ops, bson::
     }
     // Identity key straight from the stored _id element (same encoding as value_key()).
     std::string idkey = detail::element_key(it);
-    if (auto* f = impl_->find(st, idkey)) return f->st == entry::state::pending_delete ? nullptr : f->obj;
+    if (auto* f = impl_->find(st, idkey)) return f->st == entry::state::pending_delete ? nullptr : view_as(ops, *f);
+    const detail::model_ops* kind = &ops;
+    if (ops.family == &ops && !(kind = kind_of(ops, doc, ec, diag))) return nullptr;
+    return track_new(*kind, ops, st, doc, std::move(idkey), ec, diag);
+}
+
+const detail::model_ops* session::kind_of(const detail::model_ops& base, bson::document_view doc, error_code& ec,
+                                          diagnostics& diag) {
+    bson_iter_t it;
+    const auto& key = base.discriminator;
+    if (!doc.init_iter(it) || !bson_iter_find_w_len(&it, key.data(), static_cast<int>(key.size())))
+        return &base;  // written before the model became polymorphic: the base (its decode checks it is listed)
+    const detail::model_ops* kind = nullptr;
+    std::string value = "(not a string)";
+    if (BSON_ITER_HOLDS_UTF8(&it)) {
+        std::uint32_t n = 0;
+        const char* s = bson_iter_utf8(&it, &n);
+        value.assign(s, n);
+        kind = base.kind_of_value(value);
+        value = fmt::format("'{}'", value);
+    }
+    if (!kind) {
+        ec = make_error_code(errc::decode_error);
+        diag.message = fmt::format("'{}' document with _id {} has an unknown kind {} in field '{}'", base.collection,
+                                   detail::doc_id_json(doc.data(), doc.size()), value, key);
+    }
+    return kind;
+}
+
+std::shared_ptr<void> session::track_new(const detail::model_ops& ops, const detail::model_ops& want, store& st,
+                                         bson::document_view doc, std::string idkey, error_code& ec,
+                                         diagnostics& diag) {
     auto obj = ops.make();
     if ((ec = ops.decode(doc.data(), doc.size(), obj.get(), &diag))) return nullptr;
     // The snapshot is our own encoding of the object, so that an unchanged object
@@ -324,10 +378,10 @@ std::shared_ptr<void> session::track_loaded(const detail::model_ops& ops, bson::
     if ((ec = detail::run_after_load(ops.after_load, obj.get(), ops.collection, [&] { return ops.id_json(obj.get()); },
                                      diag)))
         return nullptr;
-    entry& e = impl_->emplace(st, obj, entry::state::persistent, std::move(idkey));
+    entry& e = impl_->emplace(st, obj, entry::state::persistent, std::move(idkey), &ops);
     e.snapshot = std::move(snapshot);
     e.has_snapshot = true;
-    return obj;
+    return view_as(want, e);
 }
 
 namespace {
@@ -346,8 +400,16 @@ bson::document id_filter(const std::string& idkey, error_code& ec, diagnostics& 
 
 asio::awaitable<std::shared_ptr<void>> session::load_one(const detail::model_ops& ops, const std::string& idkey,
                                                          error_code& ec, diagnostics& diag) {
-    const bson::document filter = id_filter(idkey, ec, diag);
+    bson::document filter = id_filter(idkey, ec, diag);
     if (ec) co_return nullptr;
+    // A polymorphic kind loads only documents of its kind (the base: every kind).
+    if (ops.family && ops.family != &ops &&
+        !bson_append_utf8(filter.get(), ops.discriminator.data(), static_cast<int>(ops.discriminator.size()),
+                          ops.kind.data(), static_cast<int>(ops.kind.size()))) {
+        ec = make_error_code(errc::invalid_argument);
+        diag.message = "internal: the kind filter could not be built";
+        co_return nullptr;
+    }
     auto coll = engine_.database().collection(ops.collection);
     find_options fo;
     fo.limit = 1;

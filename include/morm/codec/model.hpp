@@ -116,19 +116,29 @@ constexpr const D& get(const field_leaf<I, D>& leaf) noexcept {
     return leaf.value;
 }
 
-template <class T, class M>
-constexpr field_descriptor<T, M> make_field(M T::*member, std::string_view name,
+// The member type of a pointer to data member `M C::*`.
+template <class P>
+struct member_of;
+template <class M, class C>
+struct member_of<M C::*> {
+    using type = M;
+};
+
+// T is given explicitly by the macros: `&Derived::m` of a member inherited from a base has
+// type `M Base::*`, converted here to `M Derived::*` (a standard conversion), so that a
+// derived model's descriptors are all over the derived type (polymorphic models).
+template <class T, class P, class M = typename member_of<P>::type>
+constexpr field_descriptor<T, M> make_field(P member, std::string_view name,
                                             field_flags flags = field_flags::none) noexcept {
-    return {member, name, flags, {}};
+    return {static_cast<M T::*>(member), name, flags, {}};
 }
-template <class T, class M>
-constexpr field_descriptor<T, M> make_field(M T::*member, std::string_view name, field_flags flags,
-                                            alias old) noexcept {
-    return {member, name, flags, old.name};
+template <class T, class P, class M = typename member_of<P>::type>
+constexpr field_descriptor<T, M> make_field(P member, std::string_view name, field_flags flags, alias old) noexcept {
+    return {static_cast<M T::*>(member), name, flags, old.name};
 }
-template <class T, class M>
-constexpr field_descriptor<T, M> make_field(M T::*member, std::string_view name, alias old) noexcept {
-    return {member, name, field_flags::none, old.name};
+template <class T, class P, class M = typename member_of<P>::type>
+constexpr field_descriptor<T, M> make_field(P member, std::string_view name, alias old) noexcept {
+    return {static_cast<M T::*>(member), name, field_flags::none, old.name};
 }
 
 template <class T>
@@ -257,8 +267,8 @@ constexpr auto enum_strings() noexcept {
 // ---- macros ----
 
 #define MORM_DETAIL_REM(...) __VA_ARGS__
-#define MORM_DETAIL_FIELD_PLAIN(T, m) ::morm::codec::detail::make_field(&T::m, #m)
-#define MORM_DETAIL_FIELD_TUPLE_II(T, m, ...) ::morm::codec::detail::make_field(&T::m, __VA_ARGS__)
+#define MORM_DETAIL_FIELD_PLAIN(T, m) ::morm::codec::detail::make_field<T>(&T::m, #m)
+#define MORM_DETAIL_FIELD_TUPLE_II(T, m, ...) ::morm::codec::detail::make_field<T>(&T::m, __VA_ARGS__)
 #define MORM_DETAIL_FIELD_TUPLE_I(T, ...) MORM_DETAIL_FIELD_TUPLE_II(T, __VA_ARGS__)
 #define MORM_DETAIL_FIELD_TUPLE(T, tup) MORM_DETAIL_FIELD_TUPLE_I(T, MORM_DETAIL_REM tup)
 #define MORM_DETAIL_FIELD(T, e) \

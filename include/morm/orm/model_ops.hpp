@@ -152,6 +152,18 @@ struct model_ops {
     /// (former name, current name) of the top-level fields declared with an alias.
     std::vector<std::pair<std::string_view, std::string_view>> renames;
 
+    // ---- polymorphic models (orm/polymorphic.hpp); left empty for every other model ----
+    /// The ops of the family's base model: the family's kinds share one collection and one
+    /// identity map (the session keys its table by this pointer). Null if not polymorphic.
+    const model_ops* family = nullptr;
+    std::string_view discriminator;  ///< the field naming the kind, e.g. "kind"
+    std::string_view kind;           ///< this kind's stored value (empty for an unlisted base)
+    /// An object of this kind (as its own type) -> its base subobject.
+    void* (*to_root)(void* obj) = nullptr;
+    /// The family's kind whose C++ type is `t` / whose stored value is `value`, or null.
+    const model_ops* (*kind_of_type)(const std::type_info& t) = nullptr;
+    const model_ops* (*kind_of_value)(std::string_view value) = nullptr;
+
     // The fallible operations, as [[nodiscard]] calls (a function pointer cannot carry it).
     [[nodiscard]] error_code encode(const void* obj, bson_t* dst, diagnostics* diag) const {
         return encode_fn(obj, dst, diag);
@@ -286,6 +298,13 @@ std::string id_json_of(const V& id) {
     }
 }
 
+/// A model named in a MORM_POLYMORPHIC family (orm/polymorphic.hpp).
+template <class T>
+concept polymorphic_model = requires { morm_polymorphic_base(codec::detail::type_tag<T>{}); };
+/// Fills the polymorphic part of T's ops (defined in orm/polymorphic.hpp).
+template <codec::model T>
+void bind_polymorphic(model_ops& o, const model_ops* self);
+
 template <codec::model T>
 const model_ops& ops_for() {
     using traits = codec::model_traits<T>;
@@ -344,9 +363,37 @@ const model_ops& ops_for() {
         o.before_update = before_update_hook<T>();
         o.before_delete = before_delete_hook<T>();
         o.after_load = after_load_hook<T>();
+        if constexpr (polymorphic_model<T>) bind_polymorphic<T>(o, &ops);
         return o;
     }();
     return ops;
+}
+
+/// The ops of the object's dynamic type: for a polymorphic model held through its base,
+/// the declared kind it is (errc::invalid_argument if its type is not one); else ops_for<T>().
+template <codec::model T>
+const model_ops& dynamic_ops(const T& obj) {
+    const auto& o = ops_for<T>();
+    if constexpr (polymorphic_model<T>) {
+        if (typeid(obj) != typeid(T)) {
+            if (const auto* k = o.kind_of_type(typeid(obj))) return *k;
+            throw error(errc::invalid_argument,
+                        fmt::format("an object of type {} is not a declared kind (MORM_POLYMORPHIC) of '{}'",
+                                    typeid(obj).name(), o.collection));
+        }
+    }
+    return o;
+}
+/// The pointer the ops of dynamic_ops(*p) take: the most-derived object for a polymorphic model.
+template <codec::model T>
+void* erased_ptr(T* p) noexcept {
+    if constexpr (polymorphic_model<T>) return dynamic_cast<void*>(p);
+    else return p;
+}
+template <codec::model T>
+const void* erased_ptr(const T* p) noexcept {
+    if constexpr (polymorphic_model<T>) return dynamic_cast<const void*>(p);
+    else return p;
 }
 
 /// ops_for<T>() writing to `collection` instead of T's declared one (see session::add_to).

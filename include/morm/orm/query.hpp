@@ -217,10 +217,21 @@ private:
     std::size_t pos_ = 0;  // elements consumed from the current batch
 };
 
+namespace detail {
+/// R is the base of T's polymorphic family (orm/polymorphic.hpp): a kind's query also takes
+/// filters and sort keys over the base's members.
+template <class R, class T>
+concept family_base_of = polymorphic_model<T> && !std::is_same_v<R, T> && std::is_base_of_v<R, T> &&
+                         polymorphic_model<R>;
+}  // namespace detail
+
 template <codec::model T>
 class query {
 public:
-    explicit query(session& s) : s_(&s) {}
+    /// A query of a polymorphic kind starts with the filter `{discriminator: kind}`.
+    explicit query(session& s) : s_(&s) {
+        if constexpr (detail::polymorphic_model<T>) filter_kind();
+    }
 
     /// Adds a condition (combined with AND): a filter over T, or an untyped raw_filter().
     /// The conditions are linked, not re-encoded: the filter document is built once, when
@@ -233,11 +244,23 @@ public:
     }
     /// Raw BSON filter escape hatch (combined with AND; not checked against T).
     query& filter(bson::document raw) { return filter(morm::filter(std::move(raw))); }
+    /// A polymorphic kind's query: a filter over its base model's fields.
+    template <class E>
+        requires(filter_expression<E> && detail::family_base_of<detail::filter_root_t<E>, T>)
+    query& filter(E&& f) {
+        return filter(morm::filter(std::forward<E>(f)));
+    }
 
     /// Sorts by a field of T: `sort(&User::email)`, `sort(field(&User::address, &Address::city), order::desc)`.
     /// Repeated calls add keys (the first is the primary one).
     template <class K>
         requires field_of<K, T>
+    query& sort(const K& key, order o = order::asc) {
+        return sort_path(detail::path_of(key), o);
+    }
+    /// A polymorphic kind's query: sorts by a field of its base model.
+    template <class K>
+        requires detail::family_base_of<detail::key_root_t<K>, T>
     query& sort(const K& key, order o = order::asc) {
         return sort_path(detail::path_of(key), o);
     }
@@ -493,6 +516,15 @@ private:
         diag.message =
             fmt::format("query::{}() with only(): partially loaded objects cannot be tracked; use partial()", what);
         return make_error_code(errc::invalid_argument);
+    }
+    void filter_kind() {
+        const auto& ops = detail::ops_for<T>();
+        if (ops.family == &ops) return;  // the base: every kind
+        bson::document d;
+        detail::must(bson_append_utf8(d.get(), ops.discriminator.data(), static_cast<int>(ops.discriminator.size()),
+                                      ops.kind.data(), static_cast<int>(ops.kind.size())),
+                     ops.discriminator);
+        filter(std::move(d));
     }
     query& sort_path(std::string_view path, order o) {
         detail::must(bson_append_int32(opts_.sort.get(), path.data(), static_cast<int>(path.size()), static_cast<int>(o)),

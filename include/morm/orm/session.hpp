@@ -8,7 +8,8 @@
 //   auto same = co_await s.get<User>("1");                        // identity map: no I/O
 //
 // Objects are owned by the session as std::shared_ptr<T>; one object per (collection,
-// _id). A session is a unit of work for ONE coroutine at a time (like SQLAlchemy's):
+// _id), shared by the kinds of a polymorphic model (orm/polymorphic.hpp: a base query
+// returns each document's kind; get() of another kind than the held one is nullptr). A session is a unit of work for ONE coroutine at a time (like SQLAlchemy's):
 // create one per request/task, share the engine.
 //
 // commit() turns staged work into as few commands as possible: per collection, inserts,
@@ -123,7 +124,10 @@ public:
     }
     template <codec::model T>
     std::shared_ptr<T> add(std::shared_ptr<T> obj) {
-        stage_add(detail::ops_for<T>(), obj);
+        if constexpr (detail::polymorphic_model<T>)  // held as the kind it is, whatever T
+            stage_add(detail::dynamic_ops(*obj), std::shared_ptr<void>(obj, detail::erased_ptr(obj.get())));
+        else
+            stage_add(detail::ops_for<T>(), obj);
         return obj;
     }
     /// Experimental: add() into `collection` instead of T's declared one, for generic
@@ -157,7 +161,7 @@ public:
     /// Stages a delete (a pending insert is simply dropped).
     template <codec::model T>
     void remove(const std::shared_ptr<T>& obj) {
-        stage_remove(detail::ops_for<T>(), obj.get());
+        stage_remove(detail::dynamic_ops(*obj), detail::erased_ptr(obj.get()));
     }
 
     // ---- loading ----------------------------------------------------------------
@@ -209,14 +213,15 @@ public:
     asio::awaitable<void> refresh(const std::shared_ptr<T>& obj) {
         error_code ec;
         diagnostics diag;
-        co_await refresh_impl(detail::ops_for<T>(), obj.get(), ec, diag);
+        co_await refresh_impl(detail::dynamic_ops(*obj), detail::erased_ptr(obj.get()), ec, diag);
         if (ec) throw error(ec, std::move(diag));
     }
     template <codec::model T, token_for<void> Token>
     auto refresh(std::shared_ptr<T> obj, Token&& token) {
         return detail::initiate<void>(engine_.executor(), token,
                                       [this, obj = std::move(obj)](error_code& ec, diagnostics& diag) {
-                                          return refresh_impl(detail::ops_for<T>(), obj.get(), ec, diag);
+                                          return refresh_impl(detail::dynamic_ops(*obj), detail::erased_ptr(obj.get()),
+                                                              ec, diag);
                                       });
     }
     // ---- references (morm::ref, see also query<T>::load/load_children/join) ---------
@@ -277,7 +282,7 @@ public:
     /// Forgets the object: no longer tracked, staged work on it dropped.
     template <codec::model T>
     void expunge(const std::shared_ptr<T>& obj) {
-        expunge_impl(detail::ops_for<T>(), obj.get());
+        expunge_impl(detail::dynamic_ops(*obj), detail::erased_ptr(obj.get()));
     }
     void expunge_all();
     /// Drops staged inserts/merges/deletes and restores tracked objects to their last
@@ -431,6 +436,17 @@ private:
     struct store;
     struct impl;
     std::unique_ptr<impl> impl_;
+
+    // Polymorphic models (orm/polymorphic.hpp).
+    /// The entry's object as `want` sees it: itself, its base subobject for the family's
+    /// base, or null for another kind.
+    static std::shared_ptr<void> view_as(const detail::model_ops& want, const entry& e);
+    /// The kind a document loaded through the family's `base` names (unknown: decode_error).
+    static const detail::model_ops* kind_of(const detail::model_ops& base, bson::document_view doc, error_code& ec,
+                                            diagnostics& diag);
+    /// Decodes and tracks a document not in the identity map as a `ops` object.
+    std::shared_ptr<void> track_new(const detail::model_ops& ops, const detail::model_ops& want, store& st,
+                                    bson::document_view doc, std::string idkey, error_code& ec, diagnostics& diag);
 };
 
 }  // namespace morm
