@@ -14,5 +14,7 @@
 #include <morm/error.hpp>
 #include <morm/orm/engine.hpp>
 #include <morm/orm/expr.hpp>
+#include <morm/orm/polymorphic.hpp>
+#include <morm/orm/ref.hpp>
 #include <morm/orm/session.hpp>
 #include <morm/uri.hpp>

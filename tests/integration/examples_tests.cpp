@@ -321,6 +321,34 @@ TEST_CASE("quickstart runs twice against the server", "[examples][integration]")
     CHECK(count_in(db.name, "users") == 1);
 }
 
+TEST_CASE("orders: references in 2 round trips vs N+1, polymorphic payments, hooks, reports, keyset pages",
+          "[examples][integration]") {
+    db_guard db(morm_test::unique_db("ex_orders"));
+    auto uri = uri_with_db(db.name);
+    auto bin = example_path("orders");
+    for (int run = 1; run <= 2; ++run) {  // it drops and re-seeds its collections: runs twice
+        auto r = run_program({bin}, uri);
+        INFO("run " << run << "\nstdout: " << r.out << "\nstderr: " << r.err);
+        CHECK(r.exit_code == 0);
+        CHECK(contains(r.out, "seeded: 1110 inserted in 1 round trips; not written: 1\n"));
+        CHECK(contains(r.out, "rejected by before_insert(): an order needs at least one line"));
+        CHECK(contains(r.out, "N+1: 1000 orders and their customers, one by one: 101 round trips\n"));
+        CHECK(contains(r.out, "load(&Order::customer): 1000 orders and their customers: 2 round trips\n"));
+        CHECK(contains(r.out, "companies: 2 round trips; first: Customer 0 of Company 0\n"));
+        CHECK(contains(r.out, "load_children(&Order::customer): 10 customers of co3 with 100 orders: 2 round trips\n"));
+        CHECK(contains(r.out, "order o0001 after update: total 18.00, revision 1\n"));
+        CHECK(contains(r.out, ": card ****4242 8.00\n"));
+        CHECK(contains(r.out, ": bank transfer from DE89370400440532013000 10.00\n"));
+        CHECK(contains(r.out, "card payments: 1\n"));
+        CHECK(contains(r.out, "top customers by paid orders:\n  c019     329.00\n  c059     329.00\n  c079     329.00\n"));
+        CHECK(contains(r.out, "units per sku: sku-0=358 sku-1=357 sku-2=356 sku-3=359 sku-4=358 sku-5=357 sku-6=355 "
+                              "sku-extra=2 sku-gift=1000\n"));
+        CHECK(contains(r.out, "largest orders: page 1 o0019 o0039 o0059, page 2 o0079 o0099 o0119\n"));
+    }
+    CHECK(count_in(db.name, "ex_orders") == 1000);
+    CHECK(count_in(db.name, "ex_payments") == 2);
+}
+
 TEST_CASE("http_server serves every route", "[examples][integration]") {
     db_guard db(morm_test::unique_db("ex_http"));
     server_process server(uri_with_db(db.name));
