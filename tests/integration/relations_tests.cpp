@@ -321,6 +321,13 @@ TEST_CASE("references: load_children loads the orders of the customers with one 
             total += orders.size();
         }
         CHECK(total == 200);
+        // children() over a vector of refs, from what the session holds: c005 watches the
+        // orders whose number ends in 03 or 04 (customers c003, c004: loaded above).
+        std::shared_ptr<Customer> c005;
+        for (auto& c : customers)
+            if (c->id == "c005") c005 = c;
+        REQUIRE(c005);
+        CHECK(s.children(&Order::watchers, c005).size() == 20);
         CHECK(rec->started.empty());  // children() answers from the session
         // A customer without loaded children: nothing in the session refers to it.
         const std::string other = cid(50);

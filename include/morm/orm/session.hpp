@@ -259,6 +259,7 @@ public:
     /// (pending inserts included, staged deletions left out). Without such a load it returns
     /// only what the session happens to hold.
     template <class C, class V, codec::model P>
+        requires ref_to<V C::*, P>
     std::vector<std::shared_ptr<C>> children(V C::*m, const P& parent) const {
         std::vector<std::shared_ptr<C>> out;
         std::string key;
@@ -275,6 +276,7 @@ public:
         return out;
     }
     template <class C, class V, codec::model P>
+        requires ref_to<V C::*, P>
     std::vector<std::shared_ptr<C>> children(V C::*m, const std::shared_ptr<P>& parent) const {
         return children(m, *parent);
     }
