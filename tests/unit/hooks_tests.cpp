@@ -301,3 +301,17 @@ TEST_CASE("keyset: after() takes only an object of the query's model", "[keyset]
     STATIC_REQUIRE_FALSE(after_accepts<morm::query<Shop>, std::shared_ptr<Order>>);
     STATIC_REQUIRE_FALSE(after_accepts<morm::query<Shop>, int>);
 }
+
+TEST_CASE("keyset: the first page (no last object) is sorted in the same total order", "[keyset]") {
+    auto sort = morm::bson::document::from_json(R"({"score": -1})");
+    const auto keys = morm::detail::keyset_sort(sort);
+    CHECK(canon(sort) == canon_json(R"({"score": -1, "_id": 1})"));
+    REQUIRE(keys.size() == 2);
+    CHECK(keys[0].path == "score");
+    CHECK(keys[0].desc);
+    CHECK(keys[1].path == "_id");
+    CHECK_FALSE(keys[1].desc);
+    // Idempotent: a later after(last) on the same query does not add _id again.
+    morm::detail::keyset_sort(sort);
+    CHECK(canon(sort) == canon_json(R"({"score": -1, "_id": 1})"));
+}

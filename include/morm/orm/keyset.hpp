@@ -20,15 +20,15 @@
 
 namespace morm::detail {
 
-/// The keyset condition continuing after `last` (the previous page's last object, encoded)
-/// in the order of `sort`, to which `_id: 1` is appended if it has no `_id` key. A sort
-/// key missing from `last` compares as null. Throws errc::invalid_argument if the filter
-/// cannot be built (it must never go out half-built).
-inline bson::document keyset_after(bson::document& sort, bson::document_view last) {
-    struct key {
-        std::string path;
-        bool desc;
-    };
+struct keyset_key {
+    std::string path;
+    bool desc;
+};
+
+/// The keys of `sort`, to which `_id: 1` is appended if it has no `_id` key: the order
+/// must be total, on every page including the first, for pages to neither repeat nor skip.
+inline std::vector<keyset_key> keyset_sort(bson::document& sort) {
+    using key = keyset_key;
     std::vector<key> keys;
     bool has_id = false;
     bson_iter_t it;
@@ -45,6 +45,18 @@ inline bson::document keyset_after(bson::document& sort, bson::document_view las
         if (!bson_append_int32(sort.get(), "_id", 3, 1)) fail("_id sort key");
         keys.push_back({"_id", false});
     }
+    return keys;
+}
+
+/// The keyset condition continuing after `last` (the previous page's last object, encoded)
+/// in the order of `sort`, completed by keyset_sort(). A sort key missing from `last`
+/// compares as null. Throws errc::invalid_argument if the filter cannot be built (it must
+/// never go out half-built).
+inline bson::document keyset_after(bson::document& sort, bson::document_view last) {
+    const auto keys = keyset_sort(sort);
+    auto fail = [](std::string_view what) {
+        throw error(errc::invalid_argument, fmt::format("after(): the keyset filter could not be built ({})", what));
+    };
     // `key: <the last object's value>`; null when the encoded object lacks it.
     auto append_value = [&](bson_t* dst, const std::string& key_name, const std::string& path) {
         bson_iter_t root, v;

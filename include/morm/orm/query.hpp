@@ -354,9 +354,14 @@ public:
     /// pages neither repeat nor skip documents when others are inserted or deleted between
     /// them: those inserted before `last` in the order are not seen, those after are.
     ///   auto page = co_await s.query<Order>().sort(&Order::total, order::desc).limit(50).after(*prev.back()).all();
+    /// A null `last` is the first page: only `_id` is appended to the sort (the first page
+    /// must be in the same total order), so a loop can call `after(last)` every time:
+    ///   std::shared_ptr<Order> last;
+    ///   for (;;) { auto q = s.query<Order>(); q.sort(&Order::total).limit(50).after(last);
+    ///              auto page = co_await q.all(); if (page.empty()) break; last = page.back(); }
     /// Call it after sort() (the keys are read now); `last`'s values are encoded with the
     /// codec now (an encode failure throws morm::error). Only an object of the query's
-    /// model is accepted, as T or std::shared_ptr<T> (null: errc::invalid_argument).
+    /// model is accepted, as T or std::shared_ptr<T>.
     query& after(const T& last) {
         bson::document encoded;
         diagnostics diag;
@@ -364,8 +369,9 @@ public:
         return filter(detail::keyset_after(opts_.sort, encoded.view()));
     }
     query& after(const std::shared_ptr<T>& last) {
-        if (!last) throw error(errc::invalid_argument, "after(): null object");
-        return after(*last);
+        if (last) return after(*last);
+        detail::keyset_sort(opts_.sort);
+        return *this;
     }
     template <class U>
         requires(!std::same_as<std::remove_cvref_t<U>, T> && !std::same_as<std::remove_cvref_t<U>, std::shared_ptr<T>>)
