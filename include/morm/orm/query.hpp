@@ -464,6 +464,28 @@ public:
     auto select(Token&& token) const {
         return start<std::vector<R>>(token, &query::template select_body<R>);
     }
+
+private:
+    template <class R>
+    asio::awaitable<std::vector<R>> select_body(error_code& ec, diagnostics& diag) {
+        static_assert(detail::fit::fields_exist<R, T>,
+                      "morm: select<R>(): every field of R must be a field of the query's model (by stored name)");
+        static_assert(detail::fit::fields_fit<R, T>,
+                      "morm: select<R>(): a field of R has another type than the model's field of that name");
+        std::vector<R> out;
+        find_options o = opts_;
+        o.projection = detail::fit::projection_of<R>();
+        auto c = co_await coll().find(filter_.document(), o, ec, diag);
+        if (ec) co_return out;
+        co_await detail::for_each_doc(c, ec, diag, [&out](bson::document_view d, error_code& e, diagnostics& dg) {
+            R obj{};
+            if ((e = codec::decode(d, obj, &dg))) return;
+            out.push_back(std::move(obj));
+        });
+        co_return out;
+    }
+
+public:
     /// \brief Bulk update of every match on the server: `update(set(field(&User::name), "x"))`,
     /// or `update(set(...), inc(...), token)`. Every operator must be on a field of T
     /// (concept update_of), or an untyped update_op. Operators are grouped by operator
@@ -622,24 +644,6 @@ private:
             // so a decode failure (a missing field) is not an error. The fields that were
             // present were decoded before it.
             std::ignore = codec::decode(d, obj, nullptr);
-            out.push_back(std::move(obj));
-        });
-        co_return out;
-    }
-    template <class R>
-    asio::awaitable<std::vector<R>> select_body(error_code& ec, diagnostics& diag) {
-        static_assert(detail::fit::fields_exist<R, T>,
-                      "morm: select<R>(): every field of R must be a field of the query's model (by stored name)");
-        static_assert(detail::fit::fields_fit<R, T>,
-                      "morm: select<R>(): a field of R has another type than the model's field of that name");
-        std::vector<R> out;
-        find_options o = opts_;
-        o.projection = detail::fit::projection_of<R>();
-        auto c = co_await coll().find(filter_.document(), o, ec, diag);
-        if (ec) co_return out;
-        co_await detail::for_each_doc(c, ec, diag, [&out](bson::document_view d, error_code& e, diagnostics& dg) {
-            R obj{};
-            if ((e = codec::decode(d, obj, &dg))) return;
             out.push_back(std::move(obj));
         });
         co_return out;

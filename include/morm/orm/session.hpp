@@ -326,6 +326,10 @@ public:
     template <codec::model T>
     morm::query<T> query();
 
+    /// A typed aggregation pipeline on T's collection (aggregate.hpp):
+    /// `s.aggregate<Order>().match(...).group<Total>(...).all()`. Results are not tracked.
+    template <codec::model T>
+    aggregation<T> aggregate();
     /// \brief Runs an aggregation on T's collection; the results are decoded as T (not
     /// tracked).
     /// \par Completion signature
@@ -337,10 +341,6 @@ public:
     /// \par Cancellation
     ///   Terminal: aborts the pool wait or socket I/O; completes with
     ///   asio::error::operation_aborted; a connection cut mid-reply is closed, not reused.
-    /// A typed aggregation pipeline on T's collection (aggregate.hpp):
-    /// `s.aggregate<Order>().match(...).group<Total>(...).all()`. Results are not tracked.
-    template <codec::model T>
-    aggregation<T> aggregate();
     template <codec::model T>
     asio::awaitable<std::vector<T>> aggregate(const std::vector<bson::document>& pipeline);
     template <codec::model T, token_for<std::vector<T>> Token>
