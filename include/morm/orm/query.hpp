@@ -186,10 +186,12 @@ private:
                 bson_iter_document(&iter_, &len, &data);
                 out = T{};
                 if ((ec = codec::decode(bson::document_view(data, len), out, &diag))) co_return false;
-                const auto& ops = detail::ops_for<T>();
-                if ((ec = detail::run_after_load(ops.after_load, &out, ops.collection,
-                                                 [&] { return ops.id_json(&out); }, diag)))
-                    co_return false;
+                if constexpr (codec::model<T>) {  // aggregation results may be plain structs: no hooks
+                    const auto& ops = detail::ops_for<T>();
+                    if ((ec = detail::run_after_load(ops.after_load, &out, ops.collection,
+                                                     [&] { return ops.id_json(&out); }, diag)))
+                        co_return false;
+                }
                 co_return true;
             }
             iter_valid_ = false;
