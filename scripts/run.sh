@@ -6,7 +6,7 @@
 #   scripts/run.sh test         install, build, run every test (unit, integration against a fresh
 #                               FerretDB or $MORM_TEST_URI, examples, the installed-package check),
 #                               then the sanitizer stages (scripts/sanitize.sh) and the fuzzers
-#                               (scripts/fuzz.sh, 60 s each);
+#                               (scripts/fuzz.sh, 30 s each; MORM_FUZZ_SECONDS sets it);
 #                               the official-data tests run when $MORM_DATA_DIR is set (or
 #                               ../shared/benchmarks/data exists: see scripts/data_dir.sh)
 set -euo pipefail
@@ -57,11 +57,11 @@ case $cmd in
         (cd "$build" && ctest --output-on-failure -j"$(nproc)" --timeout 600)
         echo "run.sh: tests took $(( $(date +%s) - t0 )) s" >&2
         # The same unit and integration tests under ASan+UBSan, the threaded ones under TSan,
-        # then every fuzz harness for 60 s (when clang is there). MORM_QUICK_TEST=1 skips them.
+        # then every fuzz harness for 30 s (when clang is there). MORM_QUICK_TEST=1 skips them.
         if [[ ${MORM_QUICK_TEST:-0} != 1 ]]; then
             bash "$root/scripts/sanitize.sh" asan
             bash "$root/scripts/sanitize.sh" tsan
-            bash "$root/scripts/fuzz.sh" "${MORM_FUZZ_SECONDS:-60}"
+            bash "$root/scripts/fuzz.sh" "${MORM_FUZZ_SECONDS:-30}"
         fi
         ;;
     *)

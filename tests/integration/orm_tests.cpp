@@ -358,7 +358,7 @@ TEST_CASE("session: add_all, generated ids, remove", "[orm][integration]") {
     });
 }
 
-TEST_CASE("session: merge inserts when new, updates when existing; quickstart twice", "[orm][integration]") {
+TEST_CASE("session: merge inserts when new, updates when existing, the quickstart twice", "[orm][integration]") {
     morm_test::run([]() -> asio::awaitable<void> {
         auto rec = std::make_shared<recorder>();
         auto eng = co_await make_engine(rec);
